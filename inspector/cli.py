@@ -1,0 +1,50 @@
+"""The `inspector` command line: the headless front door, using the same services as the GUI."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from . import __version__
+from .core.errors import InspectorError
+
+# Modules with a `register(subparsers)` function, in help order. Each is imported when the
+# parser is built; heavy libraries are imported inside the command functions.
+COMMAND_MODULES = [
+    "inspector.commands.workspace_products",
+    "inspector.commands.history",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inspector", description="Inspector: quality inspection for factory workstations.")
+    parser.add_argument("--version", action="version", version=f"inspector {__version__}")
+    parser.add_argument("-w", "--workspace", metavar="DIR",
+                        help="workspace folder (default: $INSPECTOR_WORKSPACE or the per-user folder)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except InspectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

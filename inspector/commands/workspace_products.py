@@ -1,0 +1,154 @@
+"""`workspace init`, `products add|list|show|rename|delete`, `refs add|list|remove`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.errors import InspectorError
+from ..services import products as product_svc
+from ..services import references as ref_svc
+from ..storage.workspace import init_workspace
+from .common import fmt_threshold, open_ws, workspace_dir
+
+
+def _parse_tags(items: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InspectorError(f"tag '{item}' must look like key=value (e.g. material=steel)")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+def cmd_workspace_init(args: argparse.Namespace) -> int:
+    ws = init_workspace(workspace_dir(args) if args.path is None else args.path)
+    print(f"workspace ready: {ws.root}")
+    ws.close()
+    return 0
+
+
+def cmd_products_add(args: argparse.Namespace) -> int:
+    ws = open_ws(args)
+    p = product_svc.create_product(ws, args.name, description=args.description,
+                                   tags=_parse_tags(args.tag), defect_words=args.defect or [],
+                                   engine=args.engine)
+    print(f"product '{p.name}' created (engine {p.engine}); "
+          f"add good images with `inspector refs add \"{p.name}\" FOLDER`")
+    return 0
+
+
+def cmd_products_list(args: argparse.Namespace) -> int:
+    items = product_svc.list_products(open_ws(args))
+    if not items:
+        print("no products yet; create one with `inspector products add NAME`")
+        return 0
+    width = max(len(p.name) for p in items)
+    print(f"{'name':<{width}}  {'refs':>5}  {'engine':<10}  threshold")
+    for p in items:
+        print(f"{p.name:<{width}}  {p.n_references:>5}  {p.engine:<10}  {fmt_threshold(p.threshold)}")
+    return 0
+
+
+def cmd_products_show(args: argparse.Namespace) -> int:
+    ws = open_ws(args)
+    p = product_svc.get_product(ws, args.name)
+    print(f"name:          {p.name}")
+    print(f"description:   {p.description}")
+    print(f"tags:          {', '.join(f'{k}={v}' for k, v in p.tags.items()) or '-'}")
+    print(f"defect words:  {', '.join(p.defect_words) or '-'}")
+    print(f"engine:        {p.engine}")
+    print(f"threshold:     {fmt_threshold(p.threshold)} (target false-reject rate {p.target_frr:.1%})")
+    print(f"fitted state:  {'v%d' % p.state_version if p.state_path else 'not fitted'}")
+    print(f"references:    {p.n_references}")
+    for r in ref_svc.list_references(ws, args.name):
+        print(f"  #{r.id:<5} {r.width}x{r.height}  {r.original_name}  ->  {r.path}")
+    return 0
+
+
+def cmd_products_rename(args: argparse.Namespace) -> int:
+    p = product_svc.rename_product(open_ws(args), args.name, args.new_name)
+    print(f"renamed to '{p.name}'")
+    return 0
+
+
+def cmd_products_delete(args: argparse.Namespace) -> int:
+    ws = open_ws(args)
+    product_svc.get_product(ws, args.name)  # unknown product: clear error before prompting
+    confirm = args.confirm
+    if confirm is None:
+        if not sys.stdin.isatty():
+            raise InspectorError(f"deleting '{args.name}' needs confirmation: pass --confirm \"{args.name}\"")
+        confirm = input(f"This deletes '{args.name}', its references and history. "
+                        "Type the product name to confirm: ")
+    product_svc.delete_product(ws, args.name, confirm)
+    print(f"product '{args.name}' deleted")
+    return 0
+
+
+def cmd_refs_add(args: argparse.Namespace) -> int:
+    ws = open_ws(args)
+    added, skipped = ref_svc.add_references(ws, args.product, args.paths)
+    for msg in skipped:
+        print(f"skipped {msg}")
+    total = product_svc.get_product(ws, args.product).n_references
+    print(f"added {len(added)} reference image(s) to '{args.product}' ({total} in all)")
+    return 0
+
+
+def cmd_refs_list(args: argparse.Namespace) -> int:
+    for r in ref_svc.list_references(open_ws(args), args.product):
+        print(f"#{r.id:<5} {r.width}x{r.height}  {r.original_name}  ->  {r.path}")
+    return 0
+
+
+def cmd_refs_remove(args: argparse.Namespace) -> int:
+    ws = open_ws(args)
+    for rid in args.ids:
+        ref_svc.remove_reference(ws, args.product, rid)
+    print(f"removed {len(args.ids)} reference(s)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    w = sub.add_parser("workspace", help="create or upgrade a workspace").add_subparsers(
+        dest="action", required=True)
+    p = w.add_parser("init", help="create a workspace folder (or upgrade an existing one)")
+    p.add_argument("path", nargs="?", help="folder (default: --workspace or the per-user folder)")
+    p.set_defaults(func=cmd_workspace_init)
+
+    prod = sub.add_parser("products", help="manage products").add_subparsers(dest="action", required=True)
+    p = prod.add_parser("add", help="create a product")
+    p.add_argument("name")
+    p.add_argument("--description", default="")
+    p.add_argument("--tag", action="append", metavar="KEY=VALUE", help="e.g. material=steel object=washer")
+    p.add_argument("--defect", action="append", metavar="WORD", help="defect word, e.g. scratch")
+    p.add_argument("--engine", default="standalone")
+    p.set_defaults(func=cmd_products_add)
+    prod.add_parser("list", help="list products").set_defaults(func=cmd_products_list)
+    p = prod.add_parser("show", help="show one product")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_products_show)
+    p = prod.add_parser("rename", help="rename a product")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p.set_defaults(func=cmd_products_rename)
+    p = prod.add_parser("delete", help="delete a product with its files (asks for the name)")
+    p.add_argument("name")
+    p.add_argument("--confirm", metavar="NAME", help="the product name again, to confirm without a prompt")
+    p.set_defaults(func=cmd_products_delete)
+
+    refs = sub.add_parser("refs", help="manage a product's good reference images").add_subparsers(
+        dest="action", required=True)
+    p = refs.add_parser("add", help="add good images (files or folders)")
+    p.add_argument("product")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_refs_add)
+    p = refs.add_parser("list", help="list a product's references")
+    p.add_argument("product")
+    p.set_defaults(func=cmd_refs_list)
+    p = refs.add_parser("remove", help="remove references by id")
+    p.add_argument("product")
+    p.add_argument("ids", nargs="+", type=int)
+    p.set_defaults(func=cmd_refs_remove)

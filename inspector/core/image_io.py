@@ -1,0 +1,141 @@
+"""The one image loader and writer.
+
+`load_image` returns a C-contiguous uint8 array of shape (H, W, 3), RGB order, with the
+EXIF orientation applied. Grey and palette images are expanded to RGB; alpha is composited
+on black is NOT done: alpha is dropped (inspection images are opaque). 16-bit images are
+scaled to 8 bit by the full 16-bit range (value / 257), so one product's images keep one scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+SUPPORTED_FORMATS = {"PNG", "JPEG", "BMP", "TIFF", "MPO"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+MAX_PIXELS = 64_000_000  # 8000 x 8000; larger images are refused before decoding
+MIN_SIDE = 8
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _to_rgb8(img) -> np.ndarray:  # img: PIL.Image
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img)
+        if arr.dtype != np.uint16 and arr.max(initial=0) > 65535:
+            raise ImageError(f"unsupported 32-bit integer image range (max {arr.max()})")
+        arr = (arr.astype(np.uint32) // 257).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        arr = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
+        arr = arr.astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
+    if mode in ("RGB;16", "RGBA;16") or getattr(img, "bits", 8) == 16:
+        arr = np.asarray(img)
+        if arr.dtype == np.uint16:
+            arr = (arr // 257).astype(np.uint8)
+            if arr.ndim == 2:
+                arr = np.repeat(arr[:, :, None], 3, axis=2)
+            return np.ascontiguousarray(arr[:, :, :3])
+    if mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Load PNG/JPEG/BMP/TIFF (8/16 bit, grey/RGB/RGBA/palette) as uint8 RGB (H, W, 3).
+
+    Raises ImageError with the file name and the reason for anything else.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{p}: file not found")
+    if not p.is_file():
+        raise ImageError(f"{p}: not a file")
+    try:
+        with Image.open(p) as img:
+            if img.format not in SUPPORTED_FORMATS:
+                raise ImageError(f"{p}: unsupported image format {img.format} "
+                                 "(use PNG, JPEG, BMP or TIFF)")
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageError(f"{p}: image too large ({w}x{h} = {w * h / 1e6:.0f} MP, "
+                                 f"limit {max_pixels / 1e6:.0f} MP)")
+            if min(w, h) < MIN_SIDE:
+                raise ImageError(f"{p}: image too small ({w}x{h}; at least {MIN_SIDE} px a side)")
+            img.load()  # decode now so truncation is caught here
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb8(img)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{p}: not an image (or a format that is not supported)") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{p}: image too large (decompression limit)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{p}: corrupt or truncated image ({exc})") from None
+
+
+def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Load a ground-truth mask as bool (H, W): any non-zero pixel is defect."""
+    rgb = load_image(path)
+    mask = rgb.max(axis=2) > 0
+    if shape is not None and mask.shape != tuple(shape):
+        raise ImageError(f"{path}: mask size {mask.shape[1]}x{mask.shape[0]} does not match "
+                         f"image size {shape[1]}x{shape[0]}")
+    return mask
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 (H, W[, 3]) or uint16 (H, W) array."""
+    import cv2
+
+    arr = array
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise ImageError("could not encode PNG")
+    return buf.tobytes()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temp file in the same folder, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_png(path: Path, array: np.ndarray) -> None:
+    atomic_write_bytes(Path(path), encode_png(array))
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
