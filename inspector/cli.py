@@ -15,6 +15,9 @@ from .core.errors import InspectorError
 COMMAND_MODULES = [
     "inspector.commands.workspace_products",
     "inspector.commands.history",
+    "inspector.commands.inspection",
+    "inspector.commands.evaluate",
+    "inspector.commands.demo",
 ]
 
 

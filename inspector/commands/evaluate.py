@@ -1,0 +1,97 @@
+"""`eval` on MVTec-AD-layout folders and `bench` for speed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..core.errors import InspectorError
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
+    return v
+
+
+def _settings(items: list[str] | None) -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InspectorError(f"--set '{item}' must look like key=value")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..engines.registry import resolve_device
+    from ..services.evaluation import evaluate, format_table, write_json
+
+    def progress(done: int, total: int, msg: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{msg[:70]:<70} {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    result = evaluate(Path(args.root), args.engine, args.category, args.shots, resolve_device(args.device),
+                      _settings(args.set), Path(args.save_maps) if args.save_maps else None, progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    shots = f"{args.shots} shot(s)" if args.shots else "all references"
+    print(f"engine {result['engine']} v{result['engine_version']} on {result['device']}, {shots}")
+    print(format_table(result))
+    if args.json:
+        write_json(result, Path(args.json))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..engines.registry import resolve_device
+    from ..services.benchmark import run_bench
+
+    r = run_bench(args.engine, args.size, args.refs, args.n, resolve_device(args.device), args.batch,
+                  _settings(args.set))
+    print(f"engine {r['engine']} v{r['engine_version']} on {r['device']} ({r['machine']})")
+    print(f"{r['size']}x{r['size']}, {r['refs']} references, {r['n']} images, batch {r['batch']}")
+    print(f"fit        {r['fit_s']:.2f} s")
+    print(f"latency    p50 {r['p50_ms']:.1f} ms   p95 {r['p95_ms']:.1f} ms per image")
+    print(f"throughput {r['images_per_s']:.1f} images/s")
+    print(f"peak RSS   {r['peak_rss_mb']:.0f} MB" + (f"   peak GPU {r['peak_gpu_mb']:.0f} MB" if 'peak_gpu_mb' in r else ""))
+    if args.json:
+        from ..core.image_io import atomic_write_bytes
+        atomic_write_bytes(Path(args.json), json.dumps(r, indent=1).encode())
+        print(f"wrote {args.json}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate an engine on folders in MVTec-AD layout")
+    p.add_argument("root", help="folder holding <category>/train/good, test/<type>, ground_truth/<type>")
+    p.add_argument("--engine", default="standalone")
+    p.add_argument("--shots", type=_positive, help="use the first K train images as references (default all)")
+    p.add_argument("--category", action="append", help="only this category (repeatable)")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", metavar="FILE", help="write figures and per-image scores as JSON")
+    p.add_argument("--save-maps", metavar="DIR", help="write each anomaly map as a 16-bit PNG")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="engine setting (repeatable)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure an engine's latency, throughput, memory and fit time")
+    p.add_argument("--engine", default="standalone")
+    p.add_argument("--size", type=_positive, default=512)
+    p.add_argument("--refs", type=_positive, default=16)
+    p.add_argument("--n", type=_positive, default=50)
+    p.add_argument("--batch", type=_positive, default=1)
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="engine setting (repeatable)")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,106 @@
+"""`fit`, `inspect`, `threshold`: a product's engine from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.errors import InspectorError
+from .common import open_ws
+
+
+def _progress_printer(label: str):  # noqa: ANN202
+    def show(done: int, total: int, message: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{label}: {message[:60]:<60} {done}/{total}", end="", file=sys.stderr, flush=True)
+    return show
+
+
+def _resolve_device(name: str) -> str:
+    from ..engines.registry import resolve_device
+    return resolve_device(name)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from ..core.thresholds import histogram
+    from ..services import engine_state
+
+    ws = open_ws(args)
+    det = engine_state.fit_product(ws, args.product, engine=args.engine,
+                                   device=_resolve_device(args.device), progress=_progress_printer("fit"))
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    c = det.calibration
+    print(f"fitted '{det.model.engine_id}' v{det.model.version} for '{args.product}'")
+    print(f"threshold {c.threshold:.4f} for a {c.target_frr:.1%} false-reject target "
+          f"({len(c.good_scores)} held-out good scores, method {c.method})")
+    counts, edges = histogram(c.good_scores, bins=min(10, max(1, len(c.good_scores))))
+    peak = max(counts) or 1
+    for k, e0 in zip(counts, edges):
+        print(f"  {e0:10.4f} | {'#' * round(20 * k / peak)} {k}")
+    return 0
+
+
+def cmd_threshold(args: argparse.Namespace) -> int:
+    from ..services import engine_state
+
+    ws = open_ws(args)
+    cal = engine_state.set_target_frr(ws, args.product, args.frr / 100.0)
+    print(f"threshold {cal.threshold:.4f} for a {cal.target_frr:.1%} false-reject target")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ..services.inspect import detector_for, inspect_paths
+
+    ws = open_ws(args)
+    device = _resolve_device(args.device)
+    det, note = detector_for(ws, args.product, args.engine, device, progress=_progress_printer("fit"))
+    if sys.stderr.isatty() and note:
+        print(file=sys.stderr)
+    if note:
+        print(note)
+    n = ng = 0
+    times = []
+    for item in inspect_paths(ws, args.product, args.paths, det, source="batch",
+                              record=not args.no_record, save_overlays=args.save_overlays,
+                              station=args.station, operator=args.operator):
+        r = item.result
+        n += 1
+        ng += r.is_ng
+        times.append(r.timings_ms["total"])
+        where = f"  {len(r.regions)} region(s)" if r.is_ng else ""
+        print(f"{r.verdict}  {r.score:8.4f}  (thr {r.threshold:.4f})  {r.timings_ms['total']:6.1f} ms  "
+              f"{item.path}{where}")
+    times.sort()
+    print(f"{n} image(s): {n - ng} OK, {ng} NG ({ng / max(n, 1):.1%}); "
+          f"median {times[len(times) // 2]:.1f} ms/image" + ("" if args.no_record else "; recorded in history"))
+    return 2 if (args.fail_on_ng and ng) else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit", help="fit and calibrate a product's engine on its references")
+    p.add_argument("product")
+    p.add_argument("--engine", help="switch the product to this engine")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("threshold", help="set the false-reject target and move the threshold")
+    p.add_argument("product")
+    p.add_argument("--frr", type=float, required=True, metavar="PERCENT",
+                   help="expected false-reject rate on good parts, in percent (e.g. 1)")
+    p.set_defaults(func=cmd_threshold)
+
+    p = sub.add_parser("inspect", help="inspect images or folders and record the results")
+    p.add_argument("product")
+    p.add_argument("paths", nargs="+", metavar="IMAGES_OR_FOLDERS")
+    p.add_argument("--engine", help="use this engine for this run (default: the product's)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--save-overlays", metavar="DIR", help="write result overlays as PNGs")
+    p.add_argument("--no-record", action="store_true", help="do not store results in history")
+    p.add_argument("--fail-on-ng", action="store_true", help="exit with code 2 when any image is NG")
+    p.add_argument("--station", default="", help="station name stored with each result")
+    p.add_argument("--operator", default="", help="operator name stored with each result")
+    p.set_defaults(func=cmd_inspect)
+
+

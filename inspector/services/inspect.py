@@ -1,0 +1,98 @@
+"""Inspect images for a product and record every result (files first, then rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+from ..core.errors import InspectorError
+from ..core.image_io import load_image, save_png
+from ..core.overlay import render_overlay
+from ..core.progress import CancelFn, ProgressFn, check_cancel, report
+from ..core.result import InspectionResult
+from ..engines.calibrate import fit_and_calibrate
+from ..engines.detector import Detector
+from ..engines.registry import get_engine, make_model
+from ..storage.workspace import Workspace
+from . import engine_state
+from . import products as product_svc
+from .inspections import record_inspection
+from .records import InspectionInfo
+from .references import expand_image_paths, load_reference_images
+
+
+@dataclass
+class InspectedImage:
+    path: Path
+    result: InspectionResult
+    record: Optional[InspectionInfo]
+
+
+def detector_for(ws: Workspace, product: str, engine: Optional[str] = None, device: str = "cpu",
+                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> tuple[Detector, str]:
+    """The product's detector, fitting first when needed. Returns (detector, note for the user)."""
+    info = product_svc.get_product(ws, product)
+    if engine and engine != info.engine:
+        spec = get_engine(engine)
+        settings = {**info.engine_settings, "object_name": info.tags.get("object", info.name),
+                    "defect_words": info.defect_words}
+        refs = load_reference_images(ws, product)
+        if not refs:
+            raise InspectorError(f"product '{product}' has no reference images")
+        model, cal = fit_and_calibrate(lambda: make_model(engine, settings, device), refs,
+                                       info.target_frr, progress, cancel)
+        return Detector(model, cal, spec.region_label), \
+            f"engine '{engine}' fitted for this run only (the product's engine is '{info.engine}')"
+    if info.n_references == 0:
+        raise InspectorError(f"product '{product}' has no reference images: add good images with "
+                             f"`inspector refs add \"{product}\" FOLDER`")
+    if engine_state.is_stale(ws, product):
+        det = engine_state.fit_product(ws, product, device=device, progress=progress, cancel=cancel)
+        return det, f"fitted '{info.engine}' on {info.n_references} reference(s)"
+    return engine_state.load_detector(ws, product, device), ""
+
+
+def inspect_paths(ws: Workspace, product: str, paths: Sequence[str | Path], detector: Detector,
+                  source: str = "batch", record: bool = True, save_overlays: Optional[Path] = None,
+                  station: str = "", operator: str = "", progress: Optional[ProgressFn] = None,
+                  cancel: Optional[CancelFn] = None) -> Iterator[InspectedImage]:
+    """Check every image first (a bad one changes nothing), then inspect and record each."""
+    files = expand_image_paths(paths)
+    for i, f in enumerate(files):
+        check_cancel(cancel)
+        report(progress, i, 2 * len(files), f"checking {f.name}")
+        load_image(f)
+    if save_overlays is not None:
+        save_overlays = Path(save_overlays)
+        try:
+            save_overlays.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InspectorError(f"cannot create overlay folder {save_overlays}: {exc.strerror}") from None
+    for i, f in enumerate(files):
+        check_cancel(cancel)
+        report(progress, len(files) + i, 2 * len(files), f"inspecting {f.name}")
+        image = load_image(f)
+        result = detector.predict(image)
+        rec = None
+        if record:
+            rec = record_inspection(ws, product, result, source=source, image_bytes=f.read_bytes(),
+                                    image_suffix=f.suffix, original_name=f.name, station=station,
+                                    operator=operator)
+        if save_overlays is not None:
+            save_png(save_overlays / f"{f.stem}_{result.verdict}.png", render_overlay(image, result))
+        yield InspectedImage(f, result, rec)
+    report(progress, 2 * len(files), 2 * len(files), "done")
+
+
+def inspect_array(ws: Workspace, product: str, image: np.ndarray, detector: Detector,
+                  source: str = "camera", record: bool = True, **kw: str) -> tuple[InspectionResult, Optional[InspectionInfo]]:
+    """Inspect one in-memory frame (camera); recorded as a PNG when `record`."""
+    from ..core.image_io import encode_png
+
+    result = detector.predict(image)
+    rec = record_inspection(ws, product, result, source=source, image_bytes=encode_png(image),
+                            image_suffix=".png", **kw) if record else None
+    return result, rec
