@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
@@ -36,10 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
     try:
+        if not getattr(args, "func", None):  # no command: the desktop application
+            from .launch import open_window
+            return open_window(Path(args.workspace).expanduser() if args.workspace else None)
         return int(args.func(args) or 0)
     except InspectorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -32,10 +32,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"{r.product:<10}{f(m['i_auroc']):>9}{f(m['i_f1max']):>9}{f(m['p_auroc']):>9}"
               f"{f(m['p_f1max']):>9}{f(m['pro']):>8}")
     print(f"\nresults are in the history: inspector -w {root} history fabric --verdict NG")
-    if not args.headless:
-        from ..gui_launcher import launch
-        return launch(root)
     ws.close()
+    if not args.headless:
+        from ..launch import open_window
+        return open_window(root)
     return 0
 
 
