@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "inspector.commands.inspection",
     "inspector.commands.evaluate",
     "inspector.commands.demo",
+    "inspector.weights.cli",
 ]
 
 
@@ -37,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .weights.locations import configure_environment
+
+    # Before any engine imports transformers/huggingface_hub: offline, caches in the models folder.
+    configure_environment(getattr(args, "models_dir", None))
     try:
         if not getattr(args, "func", None):  # no command: the desktop application
             from .launch import open_window
