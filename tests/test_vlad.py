@@ -289,3 +289,17 @@ def test_cuda_autocast_matches_cpu(fitted, models_env):
     images = [texture(50), with_defect(texture(51), 30, 30, 6)]
     for (s0, m0), (s1, m1) in zip(fitted.score(images), gpu.score(images)):
         assert abs(s0 - s1) < 0.05 and np.abs(m0 - m1).max() < 0.05
+
+
+def test_eval_command_runs_end_to_end_on_real_data(models_env, real_data, cli, tmp_path):
+    """`inspector eval ROOT --engine vlad` with the tiny model: figures meaningless, pipeline real."""
+    import json
+
+    code, out, err = cli("eval", real_data, "--engine", "vlad", "--category", "hazelnut_toy",
+                         "--shots", "2", "--set", f"model_id={MODEL_ID}", "--set", "image_size=64",
+                         "--json", tmp_path / "vlad.json")
+    assert code == 0, err
+    assert "engine vlad" in out and "hazelnut_toy" in out
+    r = json.loads((tmp_path / "vlad.json").read_text())["categories"]["hazelnut_toy"]
+    assert r["n_refs"] == 2 and len(r["images"]) == r["n_test"] > 0
+    assert 0.0 <= r["i_auroc"] <= 1.0 and 0.0 <= r["p_auroc"] <= 1.0
