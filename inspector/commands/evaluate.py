@@ -59,8 +59,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..services.benchmark import run_bench
 
     r = run_bench(args.engine, args.size, args.refs, args.n, resolve_device(args.device), args.batch,
-                  _settings(args.set))
-    print(f"engine {r['engine']} v{r['engine_version']} on {r['device']} ({r['machine']})")
+                  _settings(args.set), random_weights=args.random_weights)
+    print(f"engine {r['engine']} v{r['engine_version']} on {r['device']} ({r['machine']})"
+          + (" with random weights" if r["random_weights"] else ""))
     print(f"{r['size']}x{r['size']}, {r['refs']} references, {r['n']} images, batch {r['batch']}")
     print(f"fit        {r['fit_s']:.2f} s")
     print(f"latency    p50 {r['p50_ms']:.1f} ms   p95 {r['p95_ms']:.1f} ms per image")
@@ -94,4 +95,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="engine setting (repeatable)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="random weights of the real architecture (speed only, no weights needed)")
     p.set_defaults(func=cmd_bench)

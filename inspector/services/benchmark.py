@@ -5,10 +5,14 @@ from __future__ import annotations
 import platform
 import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from ..core.errors import InspectorError
 
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from ..engines.detector import Calibration, Detector
@@ -47,11 +51,35 @@ def bench_images(n: int, size: int, seed: int) -> list[np.ndarray]:
             for i in range(n)]
 
 
+def random_clip_checkpoint(model_id: str, folder: Path) -> dict[str, Any]:
+    """Settings that load a randomly initialised CLIP of `model_id`'s real architecture.
+
+    Random weights have the real cost, so speed can be measured where weights cannot be had.
+    """
+    import open_clip
+    import torch
+
+    from ..weights.manifest import load_manifest
+
+    arch = load_manifest().get(model_id).options.get("arch", model_id)
+    model = open_clip.create_model(arch, pretrained=None)
+    path = folder / f"random-{arch}.pt"
+    torch.save(model.state_dict(), path)
+    return {"arch": arch, "checkpoint": str(path), "model_config": open_clip.get_model_config(arch)}
+
+
 def run_bench(engine: str, size: int = 512, refs: int = 16, n: int = 50, device: str = "cpu",
               batch: int = 1, settings: Optional[dict[str, Any]] = None, warmup: int = 3,
-              progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> dict:
+              random_weights: bool = False, progress: Optional[ProgressFn] = None,
+              cancel: Optional[CancelFn] = None) -> dict:
     from ..generate.procedural import render_good
 
+    if random_weights:
+        if engine != "vlad":
+            raise InspectorError("--random-weights applies to engines built on foundation weights (vlad)")
+        tmp = tempfile.TemporaryDirectory(prefix="inspector-bench-")
+        settings = {**(settings or {}), **random_clip_checkpoint(
+            (settings or {}).get("model_id", "clip-vit-l-14"), Path(tmp.name))}
     rng = np.random.default_rng(0)
     references = [render_good("fabric", rng, size) for _ in range(refs)]
     images = bench_images(n, size, 1)
@@ -81,7 +109,7 @@ def run_bench(engine: str, size: int = 512, refs: int = 16, n: int = 50, device:
             torch.cuda.synchronize()
         lat.append((time.perf_counter() - t1) * 1e3 / len(chunk))
     wall = time.perf_counter() - t_all
-    out = {"engine": engine, "engine_version": model.version, "device": device, "size": size,
+    out = {"random_weights": random_weights, "engine": engine, "engine_version": model.version, "device": device, "size": size,
            "refs": refs, "n": n, "batch": batch, "fit_s": fit_s,
            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
            "images_per_s": n / wall, "peak_rss_mb": _peak_rss_mb(),
