@@ -1,0 +1,238 @@
+"""Main window: product picker always in view, the tabs, and a status bar with the context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QSplitter, QStackedWidget,
+                               QTabWidget, QToolBar, QWidget)
+
+from ..core.errors import InspectorError
+from ..storage.workspace import init_workspace, open_workspace
+from .settings import get_str
+from .state import AppState
+from .tabs import TABS
+from .welcome import WelcomePage, build_demo_workspace
+from .widgets.error_dialog import show_error
+from .workers import cancel_all, run_task
+
+
+def probe_device(setting: str) -> tuple[str, str]:
+    """Worker: resolve the device setting; (device id, words for the status bar)."""
+    from ..engines.registry import resolve_device
+
+    try:
+        device = resolve_device(setting)
+    except InspectorError:
+        return "cpu", "Device: CPU (no CUDA GPU found)"
+    if device == "cuda":
+        import torch
+        return "cuda", f"Device: GPU {torch.cuda.get_device_name(0)}"
+    return "cpu", "Device: CPU"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, state: AppState) -> None:
+        super().__init__()
+        self.state = state
+        self.setWindowTitle("Inspector")
+        self.setMinimumSize(QSize(1024, 640))
+        self._build_menu()
+        self._build_toolbar()
+        self.welcome = WelcomePage(self.open_demo, self.create_workspace_dialog, self.open_workspace_dialog)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tab_widgets: dict[str, QWidget] = {}
+        for spec in TABS:
+            widget = spec.load()(state)
+            self.tab_widgets[spec.key] = widget
+            self.tabs.addTab(widget, spec.title)
+        for i in range(min(9, len(TABS))):
+            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, lambda i=i: self.tabs.setCurrentIndex(i))
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+        self.ws_label, self.device_label, self.engine_label = QLabel(), QLabel(state.device_text), QLabel()
+        sb = self.statusBar()
+        sb.addWidget(self.ws_label, 1)
+        sb.addPermanentWidget(self.engine_label)
+        sb.addPermanentWidget(self.device_label)
+        state.workspace_changed.connect(self._workspace_changed)
+        state.products_changed.connect(self._fill_products)
+        state.product_changed.connect(self._product_changed)
+        state.product_updated.connect(lambda _n: self._show_product_state())
+        state.device_resolved.connect(lambda _d, text: self.device_label.setText(text))
+        self._restore()
+        self._workspace_changed()
+
+    # --- chrome ------------------------------------------------------------------------------
+    def _build_menu(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        for text, key, fn in (("Open demo workspace", None, self.open_demo),
+                              ("New workspace…", QKeySequence.StandardKey.New, self.create_workspace_dialog),
+                              ("Open workspace…", None, self.open_workspace_dialog),
+                              ("Quit", QKeySequence.StandardKey.Quit, self.close)):
+            a = QAction(text, self)
+            if key is not None:
+                a.setShortcut(key)
+            a.triggered.connect(fn)
+            m.addAction(a)
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Product")
+        tb.setObjectName("productToolbar")
+        tb.setMovable(False)
+        tb.setFloatable(False)
+        label = QLabel("  Product  ")
+        self.picker = QComboBox()
+        self.picker.setObjectName("productPicker")
+        self.picker.setMinimumWidth(240)
+        self.picker.setMinimumHeight(34)
+        f = self.picker.font()
+        f.setPointSizeF(f.pointSizeF() * 1.2)
+        f.setBold(True)
+        self.picker.setFont(f)
+        self.picker.currentIndexChanged.connect(self._picked)
+        self.product_state = QLabel()
+        self.product_state.setObjectName("productState")
+        tb.addWidget(label)
+        tb.addWidget(self.picker)
+        tb.addWidget(QLabel("   "))
+        tb.addWidget(self.product_state)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+
+    def show_tab(self, key: str) -> None:
+        widget = self.tab_widgets.get(key)
+        if widget is not None:
+            self.stack.setCurrentWidget(self.tabs)
+            self.tabs.setCurrentWidget(widget)
+
+    # --- workspace -----------------------------------------------------------------------------
+    def _workspace_changed(self) -> None:
+        ws = self.state.workspace
+        self.stack.setCurrentWidget(self.tabs if ws else self.welcome)
+        self.toolbar.setVisible(ws is not None)
+        self.ws_label.setText(f"Workspace: {ws.root}" if ws else "No workspace open")
+        self.setWindowTitle(f"Inspector — {ws.root.name}" if ws else "Inspector")
+
+    def open_path(self, path: Path, create: bool = False) -> bool:
+        try:
+            ws = init_workspace(path) if create else open_workspace(path)
+        except InspectorError as exc:
+            show_error(self, str(exc))
+            return False
+        self.state.set_workspace(ws)
+        return True
+
+    def create_workspace_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the new workspace (empty or new)", str(Path.home()))
+        if folder:
+            self.open_path(Path(folder), create=True)
+
+    def open_workspace_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open workspace folder", str(Path.home()))
+        if folder:
+            self.open_path(Path(folder))
+
+    def open_demo(self, root: Optional[Path] = None) -> None:
+        """Create (or reopen) the demo workspace in a worker, fitting both products."""
+        from ..services.demo import default_demo_dir
+
+        root = Path(root) if root else default_demo_dir()
+        if self.welcome.progress.busy():
+            return
+        self.stack.setCurrentWidget(self.welcome)
+        self.welcome.demo_button.setEnabled(False)
+        task = run_task(self, build_demo_workspace, root, self.state.device,
+                        on_result=self.state.set_workspace,
+                        on_finished=lambda: self.welcome.demo_button.setEnabled(True),
+                        on_cancelled=lambda: self.welcome.set_message("Demo cancelled."),
+                        on_error=lambda m, d: (self.welcome.set_message(f"The demo could not be made: {m}"),
+                                               show_error(self, m, d)))
+        self.welcome.progress.attach(task, "Preparing the demo…")
+
+    # --- product picker ------------------------------------------------------------------------
+    def _fill_products(self) -> None:
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        names = self.state.product_names()
+        self.picker.addItems(names)
+        if not names:
+            self.picker.addItem("(no products yet)")
+            self.picker.setEnabled(False)
+        else:
+            self.picker.setEnabled(True)
+            self.picker.setCurrentIndex(max(0, self.picker.findText(self.state.product)))
+        self.picker.blockSignals(False)
+
+    def _picked(self) -> None:
+        if self.picker.isEnabled():
+            self.state.select_product(self.picker.currentText())
+
+    def _product_changed(self, name: str) -> None:
+        idx = self.picker.findText(name)
+        if idx >= 0 and idx != self.picker.currentIndex():
+            self.picker.blockSignals(True)
+            self.picker.setCurrentIndex(idx)
+            self.picker.blockSignals(False)
+        self._show_product_state()
+
+    def _show_product_state(self) -> None:
+        info = self.state.product_info()
+        if info is None:
+            self.product_state.setText("Create a product in the Products tab" if self.state.workspace else "")
+            self.engine_label.setText("")
+            return
+        fitted = self.state.fitted_text(info)
+        thr = f" · threshold {info.threshold:.2f}" if info.threshold is not None else ""
+        self.product_state.setText(f"{info.n_references} reference(s) · {fitted}{thr}")
+        self.engine_label.setText(f"Engine: {fitted}")
+
+    # --- device ----------------------------------------------------------------------------------
+    def probe_device(self) -> None:
+        run_task(self, probe_device, self.state.device_setting(), hooks=False,
+                 on_result=lambda r: self.state.set_device(*r))
+
+    # --- persistence -----------------------------------------------------------------------------
+    def _restore(self) -> None:
+        s = self.state.settings
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        for sp in self.findChildren(QSplitter):
+            saved = s.value(f"splitters/{sp.objectName()}")
+            if sp.objectName() and isinstance(saved, QByteArray):
+                sp.restoreState(saved)
+        self.tabs.setCurrentIndex(int(s.value("window/tab", 0) or 0))
+
+    def save_layout(self) -> None:
+        s = self.state.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/tab", self.tabs.currentIndex())
+        for sp in self.findChildren(QSplitter):
+            if sp.objectName():
+                s.setValue(f"splitters/{sp.objectName()}", sp.saveState())
+        if self.state.product:
+            s.setValue("product", self.state.product)
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.save_layout()
+        for w in self.tab_widgets.values():
+            if hasattr(w, "shutdown"):
+                w.shutdown()
+        cancel_all(3000)
+        self.welcome.progress.cancel()
+        if self.state.workspace is not None:
+            self.state.workspace.close()
+        super().closeEvent(event)
+
+    def last_workspace(self) -> str:
+        return get_str(self.state.settings, "workspace")

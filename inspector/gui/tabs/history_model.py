@@ -1,0 +1,62 @@
+"""Table model over inspection records (plain InspectionInfo objects, newest first)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from ...services.records import InspectionInfo
+
+FLAG_WORDS = {"": "", "false_reject": "false reject", "missed_defect": "missed defect"}
+COLUMNS = ["Time", "Product", "Verdict", "Score", "Threshold", "Regions", "Source", "Engine", "Flag", "Image"]
+
+
+def local_time(utc_naive: datetime) -> datetime:
+    """Records store naive UTC; show local time."""
+    return utc_naive.replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
+
+
+class HistoryModel(QAbstractTableModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[InspectionInfo] = []
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.records)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self.records[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return [f"{local_time(r.created_at):%Y-%m-%d %H:%M:%S}", r.product, r.verdict, f"{r.score:.2f}",
+                    f"{r.threshold:.2f}", str(len(r.regions)), r.source, r.engine_id,
+                    FLAG_WORDS.get(r.flag, r.flag), r.original_name or (r.image_path or "")][col]
+        if role == Qt.ItemDataRole.ForegroundRole and col == 2:
+            return QColor("#c62828") if r.verdict == "NG" else QColor("#1b7f3b")
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 4, 5):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return r
+        return None
+
+    def set_records(self, records: list[InspectionInfo]) -> None:
+        self.beginResetModel()
+        self.records = records
+        self.endResetModel()
+
+    def replace(self, row: int, record: InspectionInfo) -> None:
+        self.records[row] = record
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))

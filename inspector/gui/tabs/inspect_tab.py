@@ -1,0 +1,306 @@
+"""Inspect tab: open images or a folder, inspect in a worker, review results as they come."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from ...core.errors import InspectorError
+from ...core.image_io import load_image
+from ...services.inspect import detector_for, inspect_paths
+from ...services.inspections import flag_inspection
+from ..image_view import ImageView
+from ..overlay_data import BoxLabel, OverlayData, overlay_from_result
+from ..state import AppState
+from ..widgets.error_dialog import show_error
+from ..widgets.progress_panel import ProgressPanel
+from ..workers import run_task
+from .result_panel import FLAG_TEXT, ResultPanel, ViewControls
+
+KEEP_IMAGES = 60  # full images + heatmaps kept for quick review; older ones reload from disk
+
+
+@dataclass
+class Entry:
+    path: Path
+    verdict: str
+    score: float
+    threshold: float
+    ms: float
+    record_id: Optional[int]
+    outlines: list[np.ndarray]
+    boxes: list[BoxLabel]
+    flag: str = ""
+    regions: list[str] = field(default_factory=list)
+    name: str = ""  # shown in the list: the path below the opened folder ("scratch/003.png")
+
+
+def collect_images(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder gives its images, or, when it has none directly, those of its
+    sub-folders (a test set sorted into good/, scratch/, ... folders)."""
+    from ...core.image_io import is_image_path
+
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            out.append(p)
+            continue
+        direct = sorted(q for q in p.iterdir() if q.is_file() and is_image_path(q))
+        out.extend(direct or sorted(q for q in p.rglob("*") if q.is_file() and is_image_path(q)
+                                    and not any(part.startswith(".") for part in q.relative_to(p).parts)))
+    if not out:
+        raise InspectorError(f"no PNG/JPEG/BMP/TIFF images in {', '.join(map(str, paths))}")
+    return out
+
+
+def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, station: str,  # noqa: ANN001
+                operator: str, progress=None, cancel=None) -> Iterator[tuple]:  # noqa: ANN001
+    """Worker: ("note", text) once, then ("item", Entry, image, heat RGBA) per image."""
+    single = len(paths) == 1 and Path(paths[0]).is_file()
+    folders = [Path(p) for p in paths if Path(p).is_dir()]
+    paths = collect_images(paths)
+
+    def shown(path: Path) -> str:
+        for folder in folders:
+            if path.is_relative_to(folder):
+                return path.relative_to(folder).as_posix()
+        return path.name
+
+    det, note = detector_for(ws, product, device=device, progress=progress, cancel=cancel)
+    if note:
+        yield ("note", note)
+    source = "file" if single else "batch"
+    for item in inspect_paths(ws, product, paths, det, source=source, record=record, station=station,
+                              operator=operator, progress=progress, cancel=cancel):
+        r = item.result
+        ov = overlay_from_result(r)
+        entry = Entry(item.path, r.verdict, r.score, r.threshold, r.timings_ms.get("total", 0.0),
+                      item.record.id if item.record else None, ov.outlines, ov.boxes,
+                      regions=[f"{g.label}: score {g.score:.2f}, {g.area_px} px" for g in r.regions],
+                      name=shown(item.path))
+        yield ("item", entry, load_image(item.path), ov.heat_rgba)
+
+
+class InspectTab(QWidget):
+    title = "Inspect"
+
+    def __init__(self, state: AppState, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.entries: list[Entry] = []
+        self.cache: OrderedDict[int, tuple[np.ndarray, Optional[np.ndarray]]] = OrderedDict()
+        self.current = -1
+        self.follow = True
+        open_files = QPushButton("Open images…")
+        open_files.clicked.connect(self.open_files_dialog)
+        open_folder = QPushButton("Open folder…")
+        open_folder.clicked.connect(self.open_folder_dialog)
+        for b in (open_files, open_folder):
+            b.setMinimumHeight(36)
+        self.record = QCheckBox("Record in history")
+        self.record.setChecked(True)
+        self.progress = ProgressPanel()
+        self.note = QLabel()
+        top = QHBoxLayout()
+        top.addWidget(open_files)
+        top.addWidget(open_folder)
+        top.addWidget(self.record)
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.note)
+
+        self.view = ImageView(empty_text="Open images or a folder to inspect them")
+        self.controls = ViewControls(self.view)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.controls)
+        ll.addWidget(self.view, 1)
+
+        self.panel = ResultPanel(on_flag=self.set_flag)
+        self.results = QListWidget()
+        self.results.setObjectName("resultsList")
+        self.results.currentRowChanged.connect(self._row_changed)
+        self.results.itemClicked.connect(lambda _i: setattr(self, "follow", False))
+        self.counts = QLabel()
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.panel)
+        sl.addWidget(QLabel("Results (N / P: next / previous)"))
+        sl.addWidget(self.results, 1)
+        sl.addWidget(self.counts)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("inspectSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(side)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setSizes([880, 380])
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.splitter, 1)
+
+        for keys, fn in ((("N", "Right", "PgDown"), self.next), (("P", "Left", "PgUp"), self.previous),
+                         (("F",), lambda: self._toggle_flag("false_reject")),
+                         (("M",), lambda: self._toggle_flag("missed_defect")),
+                         (("0",), self.view.fit), (("1",), self.view.one_to_one),
+                         (("+", "="), lambda: self.view.zoom_by(1.25)), (("-",), lambda: self.view.zoom_by(0.8)),
+                         (("Ctrl+O",), self.open_files_dialog), (("Ctrl+Shift+O",), self.open_folder_dialog)):
+            for k in keys:
+                QShortcut(QKeySequence(k), self, fn)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        state.product_changed.connect(lambda _n: self.reset())
+        state.workspace_changed.connect(self.reset)
+        self.reset()
+
+    # --- running -------------------------------------------------------------------------
+    def reset(self) -> None:
+        if self.progress.task is not None:
+            self.progress.cancel()
+        self.entries.clear()
+        self.cache.clear()
+        self.results.clear()
+        self.current = -1
+        self.view.set_image(None)
+        self.panel.banner.clear()
+        self.panel.details.setText("")
+        self.panel.set_flag(None)
+        self.note.setText("")
+        self._update_counts()
+        name = self.state.product
+        self.view.empty_text = (f"Open images or a folder to inspect them as “{name}”" if name
+                                else "Select or create a product first")
+
+    def _start_dir(self) -> str:
+        root = self.state.workspace_root()
+        demo = root / "demo-data" / self.state.product / "test" if root else None
+        return str(demo if demo and demo.is_dir() else (root / "demo-data" if root and (root / "demo-data").is_dir()
+                                                        else Path.home()))
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Images to inspect", self._start_dir(),
+                                                "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)")
+        if files:
+            self.inspect([Path(f) for f in files])
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to inspect", self._start_dir())
+        if folder:
+            self.inspect([Path(folder)])
+
+    def inspect(self, paths: list[Path]) -> None:
+        """Inspect files and/or folders (folders expand to their images, not recursively)."""
+        if not self.state.product or self.state.workspace is None:
+            show_error(self, "Select or create a product first (toolbar, top left).")
+            return
+        if self.progress.busy():
+            return
+        self.reset()
+        self.follow = True
+        self.panel.banner.show_message("Inspecting…", "Preparing the detector", busy=True)
+        task = run_task(self, inspect_job, self.state.workspace, self.state.product, list(paths),
+                        self.state.device, self.record.isChecked(), self.state.station(), self.state.operator(),
+                        on_yield=self._on_item, on_finished=self._done,
+                        on_cancelled=lambda: self.note.setText("Cancelled: results so far are kept."),
+                        on_error=self._failed)
+        self.progress.attach(task, "Preparing the detector…")
+
+    def _failed(self, message: str, details: str) -> None:
+        self.panel.banner.show_message("Could not inspect", message)
+        show_error(self, message, details)
+
+    def _on_item(self, item: tuple) -> None:
+        if item[0] == "note":
+            self.note.setText(item[1])
+            return
+        _, entry, image, heat = item
+        self.entries.append(entry)
+        idx = len(self.entries) - 1
+        self._remember(idx, image, heat)
+        li = QListWidgetItem(f"{entry.verdict}   {entry.score:5.2f}   {entry.name}")
+        li.setForeground(QColor("#c62828") if entry.verdict == "NG" else QColor("#1b7f3b"))
+        li.setToolTip(str(entry.path))
+        self.results.addItem(li)
+        self._update_counts()
+        if self.follow or self.current < 0:
+            self.results.blockSignals(True)
+            self.results.setCurrentRow(idx)
+            self.results.blockSignals(False)
+            self.show_entry(idx)
+
+    def _done(self) -> None:
+        if not self.entries and self.panel.banner.state == "busy":
+            self.panel.banner.clear()
+        self.state.notify_updated()  # a first inspection may have fitted the product
+
+    def _remember(self, idx: int, image: np.ndarray, heat: Optional[np.ndarray]) -> None:
+        self.cache[idx] = (image, heat)
+        self.cache.move_to_end(idx)
+        while len(self.cache) > KEEP_IMAGES:
+            self.cache.popitem(last=False)
+
+    def _update_counts(self) -> None:
+        n = len(self.entries)
+        ng = sum(e.verdict == "NG" for e in self.entries)
+        self.counts.setText(f"{n} inspected · {ng} NG" + (f" ({ng / n:.0%})" if n else ""))
+
+    # --- review --------------------------------------------------------------------------
+    def _row_changed(self, row: int) -> None:
+        if 0 <= row < len(self.entries):
+            self.show_entry(row)
+
+    def show_entry(self, idx: int) -> None:
+        e = self.entries[idx]
+        self.current = idx
+        regions = "<br>".join(e.regions[:6]) + (f"<br>… {len(e.regions) - 6} more" if len(e.regions) > 6 else "")
+        self.panel.banner.show_verdict(e.verdict, e.score, e.threshold)
+        head = f"<b>{e.name}</b> · {e.ms:.0f} ms<br>"
+        self.panel.details.setText(head + (f"{len(e.regions)} region(s):<br>{regions}" if e.regions
+                                           else "No region above the pixel threshold."))
+        self.panel.set_flag(e.flag if e.record_id is not None else None)
+        overlay = OverlayData(0, 0, None, e.outlines, e.boxes)
+        if idx in self.cache:
+            image, heat = self.cache[idx]
+            overlay.heat_rgba = heat
+            self.view.set_image(image, overlay)
+            return
+        run_task(self, load_image, e.path, hooks=False,
+                 on_result=lambda img, i=idx, ov=overlay: self.current == i and self.view.set_image(img, ov))
+
+    def next(self) -> None:
+        if self.entries:
+            self.follow = False
+            self.results.setCurrentRow(min(len(self.entries) - 1, max(0, self.current + 1)))
+
+    def previous(self) -> None:
+        if self.entries:
+            self.follow = False
+            self.results.setCurrentRow(max(0, self.current - 1))
+
+    def _toggle_flag(self, flag: str) -> None:
+        if 0 <= self.current < len(self.entries) and self.entries[self.current].record_id is not None:
+            self.set_flag("" if self.entries[self.current].flag == flag else flag)
+
+    def set_flag(self, flag: str) -> None:
+        if not 0 <= self.current < len(self.entries):
+            return
+        e = self.entries[self.current]
+        if e.record_id is None:
+            return
+        try:
+            flag_inspection(self.state.workspace, e.record_id, flag)
+        except InspectorError as exc:
+            show_error(self, str(exc))
+            return
+        e.flag = flag
+        self.panel.set_flag(flag)
+        item = self.results.item(self.current)
+        item.setText(f"{e.verdict}   {e.score:5.2f}   {e.name}" + (f"   [{FLAG_TEXT[flag]}]" if flag else ""))

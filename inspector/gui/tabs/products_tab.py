@@ -1,0 +1,269 @@
+"""Products tab: recipe, reference images, fit & calibrate, threshold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPushButton,
+                               QSplitter, QStackedLayout, QVBoxLayout, QWidget)
+
+from ...core.errors import InspectorError
+from ...services import engine_state, products as product_svc, references as ref_svc
+from ..dialogs import DeleteProductDialog, NewProductDialog
+from ..state import AppState
+from ..widgets.empty_state import EmptyState
+from ..widgets.error_dialog import show_error
+from ..widgets.progress_panel import ProgressPanel
+from ..workers import run_task
+from .product_form import ProductForm
+from .reference_grid import ReferenceGrid
+from .threshold_panel import ThresholdPanel
+
+
+class ProductsTab(QWidget):
+    title = "Products"
+
+    def __init__(self, state: AppState, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.heading = QLabel()
+        f = self.heading.font()
+        f.setPointSizeF(f.pointSizeF() * 1.5)
+        f.setBold(True)
+        self.heading.setFont(f)
+        self.summary = QLabel()
+        self.summary.setObjectName("productSummary")
+        new_btn = QPushButton("New product…")
+        new_btn.clicked.connect(self.new_product)
+        self.rename_btn = QPushButton("Rename…")
+        self.rename_btn.clicked.connect(self.rename_product)
+        self.delete_btn = QPushButton("Delete…")
+        self.delete_btn.clicked.connect(self.delete_product)
+        head = QHBoxLayout()
+        head.addWidget(self.heading)
+        head.addWidget(self.summary, 1)
+        for b in (new_btn, self.rename_btn, self.delete_btn):
+            head.addWidget(b)
+
+        self.form = ProductForm(self.save_fields, on_models=self._open_models)
+        fit_box = QGroupBox("Detector")
+        self.fit_button = QPushButton("Fit && calibrate")
+        self.fit_button.setObjectName("fitButton")
+        self.fit_button.setMinimumHeight(44)
+        self.fit_button.clicked.connect(self.fit)
+        self.fit_status = QLabel()
+        self.fit_status.setWordWrap(True)
+        self.fit_progress = ProgressPanel()
+        fl = QVBoxLayout(fit_box)
+        fl.addWidget(self.fit_status)
+        fl.addWidget(self.fit_button)
+        fl.addWidget(self.fit_progress)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.form)
+        ll.addWidget(fit_box)
+        ll.addStretch(1)
+
+        refs_box = QGroupBox("Good reference images")
+        add_files = QPushButton("Add images…")
+        add_files.clicked.connect(self.add_files_dialog)
+        add_folder = QPushButton("Add folder…")
+        add_folder.clicked.connect(self.add_folder_dialog)
+        self.remove_btn = QPushButton("Remove selected")
+        self.remove_btn.clicked.connect(self.remove_selected)
+        self.refs_count = QLabel()
+        tools = QHBoxLayout()
+        for w in (add_files, add_folder, self.remove_btn):
+            tools.addWidget(w)
+        tools.addStretch(1)
+        tools.addWidget(self.refs_count)
+        self.grid = ReferenceGrid(self.add_files_dialog)
+        self.grid.files_dropped.connect(self.add_paths)
+        self.refs_progress = ProgressPanel()
+        rl = QVBoxLayout(refs_box)
+        rl.addLayout(tools)
+        rl.addWidget(self.grid, 1)
+        rl.addWidget(self.refs_progress)
+
+        self.threshold = ThresholdPanel(self.commit_target)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("productsSplitter")
+        for w in (left, refs_box, self.threshold):
+            self.splitter.addWidget(w)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([330, 560, 340])
+
+        page = QWidget()
+        pl = QVBoxLayout(page)
+        pl.addLayout(head)
+        pl.addWidget(self.splitter, 1)
+        self.empty = EmptyState("No products yet", "New product…", self.new_product,
+                                detail="A product is one part type: its good reference images, the defects "
+                                       "to look for and its threshold.")
+        self.stack = QStackedLayout(self)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(page)
+        self.page = page
+        state.product_changed.connect(lambda _n: self.refresh())
+        state.product_updated.connect(lambda _n: self.refresh())
+        state.workspace_changed.connect(self.refresh)
+        self.refresh()
+
+    # --- display ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        info = self.state.product_info()
+        self.stack.setCurrentWidget(self.page if info else self.empty)
+        if self.state.workspace is None:
+            self.empty.set_message("No workspace open", "Open or create a workspace from the File menu.")
+        if info is None:
+            self.form.set_product(None)
+            self.threshold.set_product(None, None)
+            return
+        ws = self.state.workspace
+        self.heading.setText(info.name)
+        fitted = self.state.fitted_text(info)
+        self.summary.setText(f"  {info.n_references} reference image(s) · {fitted}")
+        self.form.set_product(info)
+        refs = ref_svc.list_references(ws, info.name)
+        self.grid.set_refs(refs, ws.root)
+        self.refs_count.setText(f"{len(refs)} image(s)")
+        self.threshold.set_product(info, self.state.calibration(info))
+        if not refs:
+            self.fit_status.setText("Add good reference images, then fit.")
+        elif "refit needed" in fitted or "not fitted" in fitted:
+            self.fit_status.setText(f"<b>{fitted.split(' · ', 1)[1].capitalize()}</b>: fit to use the "
+                                    f"current {len(refs)} reference(s).")
+        else:
+            self.fit_status.setText(f"{fitted.split(' · ', 1)[1].capitalize()} on {len(refs)} reference(s).")
+        self.fit_button.setEnabled(bool(refs) and not self.fit_progress.busy())
+
+    # --- product actions -------------------------------------------------------------------
+    def new_product(self) -> None:
+        if self.state.workspace is None:
+            return
+        dlg = NewProductDialog(self)
+        dlg.accepted.connect(lambda: self.create_product(**dlg.values()))
+        dlg.open()
+
+    def create_product(self, name: str, description: str = "", tags: Optional[dict] = None,
+                       defect_words: Optional[list[str]] = None) -> bool:
+        try:
+            product_svc.create_product(self.state.workspace, name, description, tags or {}, defect_words or [])
+        except InspectorError as exc:
+            show_error(self, str(exc))
+            return False
+        self.state.notify_products_changed(select=name)
+        return True
+
+    def rename_product(self) -> None:
+        old = self.state.product
+        new, ok = QInputDialog.getText(self, "Rename product", f"New name for '{old}':", text=old)
+        if ok and new.strip() and new.strip() != old:
+            self.do_rename(old, new.strip())
+
+    def do_rename(self, old: str, new: str) -> bool:
+        try:
+            product_svc.rename_product(self.state.workspace, old, new)
+        except InspectorError as exc:
+            show_error(self, str(exc))
+            return False
+        self.state.notify_products_changed(select=new)
+        return True
+
+    def delete_product(self) -> None:
+        info = self.state.product_info()
+        if info is None:
+            return
+        dlg = DeleteProductDialog(info.name, info.n_references, self)
+        dlg.accepted.connect(lambda: self.do_delete(info.name, dlg.confirm.text()))
+        dlg.open()
+
+    def do_delete(self, name: str, confirm: str) -> bool:
+        try:
+            product_svc.delete_product(self.state.workspace, name, confirm)
+        except InspectorError as exc:
+            show_error(self, str(exc))
+            return False
+        self.state.notify_products_changed(select="")
+        return True
+
+    def save_fields(self, fields: dict[str, Any]) -> None:
+        try:
+            product_svc.update_product(self.state.workspace, self.state.product, **fields)
+        except InspectorError as exc:
+            show_error(self, str(exc))
+            return
+        self.state.notify_updated()
+
+    def _open_models(self) -> None:
+        main = self.window()
+        if hasattr(main, "show_tab"):
+            main.show_tab("models")
+
+    # --- references --------------------------------------------------------------------------
+    def _start_dir(self) -> str:
+        root = self.state.workspace_root()
+        demo = root / "demo-data" if root else None
+        return str(demo if demo and demo.is_dir() else Path.home())
+
+    def add_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add good reference images", self._start_dir(),
+                                                "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)")
+        if files:
+            self.add_paths([Path(f) for f in files])
+
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of good images", self._start_dir())
+        if folder:
+            self.add_paths([Path(folder)])
+
+    def add_paths(self, paths: list[Path]) -> None:
+        if not self.state.product or self.refs_progress.busy():
+            return
+        product = self.state.product
+        task = run_task(self, ref_svc.add_references, self.state.workspace, product, list(paths),
+                        on_result=self._added)
+        self.refs_progress.attach(task, "Checking images…")
+
+    def _added(self, result: tuple[list, list[str]]) -> None:
+        added, skipped = result
+        self.state.notify_updated()
+        if skipped and not added:
+            show_error(self, f"No new images: {len(skipped)} already in this product's references.",
+                       "\n".join(skipped))
+
+    def remove_selected(self) -> None:
+        ids = self.grid.selected_ids()
+        try:
+            for ref_id in ids:
+                ref_svc.remove_reference(self.state.workspace, self.state.product, ref_id)
+        except InspectorError as exc:
+            show_error(self, str(exc))
+        if ids:
+            self.state.notify_updated()
+
+    # --- fit & threshold -----------------------------------------------------------------------
+    def fit(self) -> None:
+        if not self.state.product or self.fit_progress.busy():
+            return
+        self.fit_button.setEnabled(False)
+        task = run_task(self, engine_state.fit_product, self.state.workspace, self.state.product,
+                        device=self.state.device,
+                        on_result=lambda _d: self.fit_status.setText("Fitted and calibrated."),
+                        on_cancelled=lambda: self.fit_status.setText("Fit cancelled; the previous state is kept."),
+                        on_finished=self.state.notify_updated)
+        self.fit_progress.attach(task, "Fitting…")
+
+    def commit_target(self, frr: float) -> None:
+        info = self.state.product_info()
+        if info is None or abs(info.target_frr - frr) < 1e-12:
+            return
+        ws, name = self.state.workspace, info.name
+        if not info.state_path:
+            self.save_fields({"target_frr": frr})
+            return
+        run_task(self, engine_state.set_target_frr, ws, name, frr, hooks=False,
+                 on_finished=self.state.notify_updated)

@@ -1,0 +1,102 @@
+"""Settings tab: workspace, models folder, device, station, operator, theme (saved at once)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QVBoxLayout, QWidget)
+
+from ..settings import get_str, settings_path
+from ..state import AppState
+from ..theme import apply_theme
+
+
+class SettingsTab(QWidget):
+    title = "Settings"
+
+    def __init__(self, state: AppState, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        s = state.settings
+        self.workspace = QLabel()
+        self.workspace.setObjectName("settingsWorkspace")
+        switch = QPushButton("Switch workspace…")
+        switch.clicked.connect(self._switch_workspace)
+        ws_row = QHBoxLayout()
+        ws_row.addWidget(self.workspace, 1)
+        ws_row.addWidget(switch)
+        self.models_dir = QLineEdit(get_str(s, "models_dir"))
+        self.models_dir.setPlaceholderText("default (the checkout's models/ or the per-user folder)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_models)
+        models_row = QHBoxLayout()
+        models_row.addWidget(self.models_dir, 1)
+        models_row.addWidget(browse)
+        self.device = QComboBox()
+        for value, label in (("auto", "Automatic (GPU when available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)")):
+            self.device.addItem(label, value)
+        self.device.setCurrentIndex(max(0, self.device.findData(get_str(s, "device"))))
+        self.device_note = QLabel(state.device_text)
+        self.station = QLineEdit(get_str(s, "station"))
+        self.station.setPlaceholderText("e.g. Line 3 / Station B")
+        self.operator = QLineEdit(get_str(s, "operator"))
+        self.operator.setPlaceholderText("name or badge number, written into each record")
+        self.theme = QComboBox()
+        self.theme.addItem("Light", "light")
+        self.theme.addItem("Dark (dim inspection booths)", "dark")
+        self.theme.setCurrentIndex(max(0, self.theme.findData(get_str(s, "theme"))))
+
+        general = QGroupBox("Workstation")
+        form = QFormLayout(general)
+        form.addRow("Workspace", ws_row)
+        form.addRow("Models folder", models_row)
+        models_note = QLabel("Engines pick up a new models folder after a restart; the Models tab uses it at once.")
+        models_note.setWordWrap(True)
+        form.addRow("", models_note)
+        form.addRow("Device", self.device)
+        form.addRow("", self.device_note)
+        form.addRow("Station name", self.station)
+        form.addRow("Operator", self.operator)
+        form.addRow("Theme", self.theme)
+        where = QLabel(f"Settings are saved as you change them, in {settings_path()}.")
+        where.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.addWidget(general)
+        lay.addWidget(where)
+        lay.addStretch(1)
+
+        self.models_dir.editingFinished.connect(lambda: s.setValue("models_dir", self.models_dir.text().strip()))
+        self.station.editingFinished.connect(lambda: s.setValue("station", self.station.text().strip()))
+        self.operator.editingFinished.connect(lambda: s.setValue("operator", self.operator.text().strip()))
+        self.device.currentIndexChanged.connect(self._device_changed)
+        self.theme.currentIndexChanged.connect(self._theme_changed)
+        state.workspace_changed.connect(self._show_workspace)
+        state.device_resolved.connect(lambda _d, text: self.device_note.setText(text))
+        self._show_workspace()
+
+    def _show_workspace(self) -> None:
+        root = self.state.workspace_root()
+        self.workspace.setText(str(root) if root else "none open")
+
+    def _switch_workspace(self) -> None:
+        main = self.window()
+        if hasattr(main, "open_workspace_dialog"):
+            main.open_workspace_dialog()
+
+    def _browse_models(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Models folder", self.models_dir.text())
+        if folder:
+            self.models_dir.setText(folder)
+            self.state.settings.setValue("models_dir", folder)
+
+    def _device_changed(self) -> None:
+        self.state.settings.setValue("device", self.device.currentData())
+        main = self.window()
+        if hasattr(main, "probe_device"):
+            main.probe_device()
+
+    def _theme_changed(self) -> None:
+        theme = self.theme.currentData()
+        self.state.settings.setValue("theme", theme)
+        apply_theme(theme)

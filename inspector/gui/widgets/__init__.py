@@ -1,0 +1,1 @@
+"""Reusable widgets: verdict banner, progress panel, heat legend, histogram, empty states."""

@@ -1,0 +1,152 @@
+"""Start the app on a fresh demo workspace and save a PNG of the welcome page and every tab.
+
+Run under a display (or Xvfb):
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [--out DIR]
+
+It also measures the Live tab on a replayed folder at 30 FPS (displayed FPS, scoring FPS and
+the worst GUI-thread latency while scoring runs) and prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    ap.add_argument("--live-seconds", type=float, default=6.0)
+    ap.add_argument("--size", default="1280x800", help="window size, WxH")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="inspector-shots-"))
+    os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
+    os.environ.setdefault("INSPECTOR_MODELS_DIR", str(tmp / "models"))
+    try:
+        return shoot(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def shoot(args: argparse.Namespace, tmp: Path) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from inspector.gui.app import create_window
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    args.out.mkdir(parents=True, exist_ok=True)
+    width, height = (int(v) for v in args.size.split("x"))
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.005)
+
+    def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > end:
+                raise SystemExit(f"timed out waiting for {what}")
+            pump(0.02)
+
+    def save(name: str) -> None:
+        pump(0.3)
+        path = args.out / f"{name}.png"
+        w.grab().save(str(path))
+        print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+    w = create_window()
+    w.resize(width, height)
+    w.show()
+    pump(0.5)
+    save("welcome")
+
+    demo = tmp / "demo-workspace"
+    t0 = time.monotonic()
+    w.open_demo(demo)
+    wait_for(lambda: w.state.workspace is not None, 600, "the demo workspace")
+    print(f"demo workspace built and fitted in {time.monotonic() - t0:.1f} s")
+    w.state.select_product("washer")
+    products = w.tab_widgets["products"]
+    w.show_tab("products")
+    wait_for(lambda: len(products.grid.model.thumbs) == products.grid.model.rowCount(), 60, "thumbnails")
+    save("products")
+
+    inspect = w.tab_widgets["inspect"]
+    w.show_tab("inspect")
+    inspect.inspect([demo / "demo-data" / "washer" / "test"])
+    wait_for(lambda: not inspect.progress.busy(), 600, "the batch inspection")
+    ng = [i for i, e in enumerate(inspect.entries) if e.verdict == "NG"]
+    inspect.results.setCurrentRow(ng[0] if ng else 0)
+    wait_for(inspect.view.has_image, 10, "the inspected image")
+    save("inspect")
+
+    history = w.tab_widgets["history"]
+    w.show_tab("history")
+    wait_for(lambda: history.model.rowCount() > 0, 30, "the history")
+    row = next((i for i, r in enumerate(history.model.records) if r.verdict == "NG"), 0)
+    history.table.selectRow(row)
+    wait_for(history.view.has_image, 10, "the history image")
+    save("history")
+
+    # live: replay the washer test images (good and defective, shuffled) as a 30 FPS camera
+    replay = tmp / "replay"
+    replay.mkdir()
+    test_images = sorted((demo / "demo-data" / "washer" / "test").rglob("*.png"))
+    for i, src in enumerate(test_images):
+        shutil.copy(src, replay / f"{(i * 7) % len(test_images):03d}_{src.parent.name}.png")
+    live = w.tab_widgets["live"]
+    w.show_tab("live")
+    live.set_source("folder", str(replay), fps=30)
+    live.start()
+    wait_for(lambda: live.counts["inspected"] > 0, 120, "the first live verdict")
+    lat: list[float] = []
+
+    def probe() -> None:
+        posted = time.perf_counter()
+        QTimer.singleShot(0, lambda: lat.append((time.perf_counter() - posted) * 1e3))
+
+    timer = QTimer()
+    timer.timeout.connect(probe)
+    timer.start(20)
+    pump(args.live_seconds)
+    timer.stop()
+    shown, scored, dropped = live.rates_now()
+    save("live")
+    live.stop()
+    print(f"live (replayed folder @ 30 FPS, {args.live_seconds:.0f} s): displayed {shown:.1f} FPS, "
+          f"scoring {scored:.1f} FPS, {dropped} frames not scored, worst GUI latency {max(lat):.1f} ms "
+          f"(p99 {sorted(lat)[int(len(lat) * 0.99) - 1]:.1f} ms over {len(lat)} probes)")
+
+    w.show_tab("models")
+    wait_for(lambda: w.tab_widgets["models"].table.rowCount() > 0, 60, "the model list")
+    save("models")
+    w.show_tab("settings")
+    save("settings")
+
+    from inspector.gui.theme import apply_theme
+    apply_theme("dark")
+    w.show_tab("live")
+    live.start()
+    wait_for(lambda: live.panel.banner.state in ("OK", "NG"), 60, "a live verdict (dark)")
+    pump(1.5)
+    save("live-dark")
+    live.stop()
+    apply_theme("light")
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
