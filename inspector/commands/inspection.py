@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.errors import InspectorError
 from .common import open_ws
 
 

@@ -22,7 +22,11 @@ class EngineSpec:
 
     def load_class(self) -> type[ScoreModel]:
         module, _, name = self.model_class.partition(":")
-        return getattr(importlib.import_module(module), name)
+        try:
+            return getattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            raise EngineUnavailable(f"engine '{self.id}' cannot be loaded: {exc}; reinstall "
+                                    "Inspector with its dependencies (pip install -e .)") from None
 
 
 def _always(_settings: dict[str, Any]) -> Availability:

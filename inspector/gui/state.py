@@ -7,7 +7,6 @@ thread; anything that touches image files or engines runs in a worker.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -86,17 +85,13 @@ class AppState(QObject):
             self.select_product(target)
 
     def calibration(self, info: Optional[ProductInfo] = None):  # noqa: ANN201 - Calibration | None
-        """The selected product's stored calibration (small JSON), or None when not fitted."""
-        from ..engines.detector import Calibration
+        """The selected product's stored calibration, or None when not fitted."""
+        from ..services.engine_state import get_calibration
 
         info = info or self.product_info()
-        if info is None or not info.state_path or self.workspace is None:
+        if info is None or self.workspace is None:
             return None
-        try:
-            data = json.loads((self.workspace.abs_path(info.state_path) / "calibration.json").read_text())
-            return Calibration.from_json(data)
-        except (OSError, ValueError, TypeError):
-            return None
+        return get_calibration(self.workspace, info.name)
 
     def fitted_text(self, info: Optional[ProductInfo] = None) -> str:
         """"Standalone (no weights) · fitted v3" / "… · not fitted" / "… · refit needed (v3 is out of date)"."""

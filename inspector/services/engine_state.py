@@ -114,6 +114,17 @@ def is_stale(ws: Workspace, product: str) -> bool:
     return sorted(meta.get("references", [])) != sorted(r.sha256 for r in list_references(ws, product))
 
 
+def get_calibration(ws: Workspace, product: str) -> Optional[Calibration]:
+    """The product's stored calibration, or None when it was never fitted or is unreadable."""
+    info = product_svc.get_product(ws, product)
+    if not info.state_path:
+        return None
+    try:
+        return Calibration.from_json(json.loads((ws.abs_path(info.state_path) / "calibration.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def set_target_frr(ws: Workspace, product: str, target_frr: float) -> Calibration:
     """Move the threshold to a new false-reject target using the stored good scores."""
     info = product_svc.get_product(ws, product)

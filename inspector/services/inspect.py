@@ -21,12 +21,14 @@ from . import engine_state
 from . import products as product_svc
 from .inspections import record_inspection
 from .records import InspectionInfo
-from .references import expand_image_paths, load_reference_images
+from .references import expand_with_names, load_reference_images
 
 
 @dataclass
 class InspectedImage:
     path: Path
+    name: str  # path below the folder the user opened, e.g. "scratch/001.png"
+    image: np.ndarray  # the decoded uint8 RGB image, so callers need not decode it again
     result: InspectionResult
     record: Optional[InspectionInfo]
 
@@ -60,7 +62,8 @@ def inspect_paths(ws: Workspace, product: str, paths: Sequence[str | Path], dete
                   station: str = "", operator: str = "", progress: Optional[ProgressFn] = None,
                   cancel: Optional[CancelFn] = None) -> Iterator[InspectedImage]:
     """Check every image first (a bad one changes nothing), then inspect and record each."""
-    files = expand_image_paths(paths)
+    named = expand_with_names(paths)
+    files = [f for f, _ in named]
     for i, f in enumerate(files):
         check_cancel(cancel)
         report(progress, i, 2 * len(files), f"checking {f.name}")
@@ -71,19 +74,19 @@ def inspect_paths(ws: Workspace, product: str, paths: Sequence[str | Path], dete
             save_overlays.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InspectorError(f"cannot create overlay folder {save_overlays}: {exc.strerror}") from None
-    for i, f in enumerate(files):
+    for i, (f, name) in enumerate(named):
         check_cancel(cancel)
-        report(progress, len(files) + i, 2 * len(files), f"inspecting {f.name}")
+        report(progress, len(files) + i, 2 * len(files), f"inspecting {name}")
         image = load_image(f)
         result = detector.predict(image)
         rec = None
         if record:
             rec = record_inspection(ws, product, result, source=source, image_bytes=f.read_bytes(),
-                                    image_suffix=f.suffix, original_name=f.name, station=station,
+                                    image_suffix=f.suffix, original_name=name, station=station,
                                     operator=operator)
         if save_overlays is not None:
             save_png(save_overlays / f"{f.stem}_{result.verdict}.png", render_overlay(image, result))
-        yield InspectedImage(f, result, rec)
+        yield InspectedImage(f, name, image, result, rec)
     report(progress, 2 * len(files), 2 * len(files), "done")
 
 

@@ -20,24 +20,38 @@ from .records import ReferenceInfo
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
-def expand_image_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to their image files (sorted, not recursive).
+def _folder_images(folder: Path) -> list[Path]:
+    """A folder's images; when it has none directly, those of its sub-folders (a test set
+    sorted into good/, scratch/, ... folders). Hidden files and folders are skipped."""
+    direct = sorted(q for q in folder.iterdir() if q.is_file() and is_image_path(q))
+    return direct or sorted(q for q in folder.rglob("*") if q.is_file() and is_image_path(q)
+                            and not any(part.startswith(".") for part in q.relative_to(folder).parts))
 
-    Raises ImageError for a missing path, an explicit non-image file, or a folder without images.
+
+def expand_with_names(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
+    """(file, display name) pairs: files as given, folders expanded (see `_folder_images`);
+    the name is the path below the folder the user gave (e.g. "scratch/001.png").
+
+    Raises ImageError for a missing path or a folder without images.
     """
-    out: list[Path] = []
+    out: list[tuple[Path, str]] = []
     for raw in paths:
         p = Path(raw).expanduser()
         if not p.exists():
             raise ImageError(f"{p}: no such file or folder")
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and is_image_path(q))
+            found = _folder_images(p)
             if not found:
                 raise ImageError(f"{p}: folder has no PNG/JPEG/BMP/TIFF images")
-            out.extend(found)
+            out.extend((q, q.relative_to(p).as_posix()) for q in found)
         else:
-            out.append(p)
+            out.append((p, p.name))
     return out
+
+
+def expand_image_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders expanded to their images (see `expand_with_names`)."""
+    return [p for p, _ in expand_with_names(paths)]
 
 
 @dataclass

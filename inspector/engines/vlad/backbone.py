@@ -141,7 +141,6 @@ class ClipBackbone:
 
     def encode(self, x: Any) -> tuple[Any, list[Any]]:
         """(image tokens (B, C), [adapted patch tokens (B, grid*grid, C)] per stage), fp32, L2-normed."""
-        import torch
         import torch.nn.functional as F
 
         with self._lock, self.autocast():

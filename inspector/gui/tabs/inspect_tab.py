@@ -43,37 +43,10 @@ class Entry:
     name: str = ""  # shown in the list: the path below the opened folder ("scratch/003.png")
 
 
-def collect_images(paths: list[Path]) -> list[Path]:
-    """Files as given; a folder gives its images, or, when it has none directly, those of its
-    sub-folders (a test set sorted into good/, scratch/, ... folders)."""
-    from ...core.image_io import is_image_path
-
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if not p.is_dir():
-            out.append(p)
-            continue
-        direct = sorted(q for q in p.iterdir() if q.is_file() and is_image_path(q))
-        out.extend(direct or sorted(q for q in p.rglob("*") if q.is_file() and is_image_path(q)
-                                    and not any(part.startswith(".") for part in q.relative_to(p).parts)))
-    if not out:
-        raise InspectorError(f"no PNG/JPEG/BMP/TIFF images in {', '.join(map(str, paths))}")
-    return out
-
-
 def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, station: str,  # noqa: ANN001
                 operator: str, progress=None, cancel=None) -> Iterator[tuple]:  # noqa: ANN001
     """Worker: ("note", text) once, then ("item", Entry, image, heat RGBA) per image."""
     single = len(paths) == 1 and Path(paths[0]).is_file()
-    folders = [Path(p) for p in paths if Path(p).is_dir()]
-    paths = collect_images(paths)
-
-    def shown(path: Path) -> str:
-        for folder in folders:
-            if path.is_relative_to(folder):
-                return path.relative_to(folder).as_posix()
-        return path.name
-
     det, note = detector_for(ws, product, device=device, progress=progress, cancel=cancel)
     if note:
         yield ("note", note)
@@ -85,8 +58,8 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
         entry = Entry(item.path, r.verdict, r.score, r.threshold, r.timings_ms.get("total", 0.0),
                       item.record.id if item.record else None, ov.outlines, ov.boxes,
                       regions=[f"{g.label}: score {g.score:.2f}, {g.area_px} px" for g in r.regions],
-                      name=shown(item.path))
-        yield ("item", entry, load_image(item.path), ov.heat_rgba)
+                      name=item.name)
+        yield ("item", entry, item.image, ov.heat_rgba)
 
 
 class InspectTab(QWidget):
