@@ -1,0 +1,223 @@
+"""The weights-free engine: learns a product from its good images alone (the embedded default).
+
+No pretrained weights of any kind. Each image is described on a grid of patches by handcrafted,
+rotation-invariant multi-scale features (colour, edges, ridges, texture; local, mid and context
+scales; see `standalone_parts.features`). Fitting keeps a coreset of the good patches; scoring
+measures each patch's nearest-neighbour distance to it (`standalone_parts.memory`), smooths the
+grid into a map and takes its maximum as the image score. Large images are cut into overlapping
+tiles so that small defects keep enough pixels.
+
+Raw scores only: the shared detector layer normalises maps and sets thresholds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..core.errors import InspectorError
+from ..core.image_io import atomic_write_bytes
+from ..core.progress import CancelFn, ProgressFn, check_cancel, report
+from .base import ScoreModel
+from .standalone_parts.features import GROUP_SIZES, TileLayout, image_tiles, plan_tiles, tile_features
+from .standalone_parts.memory import BankSearch, PatchMemory, torch_threads
+
+STATE_JSON = "standalone.json"
+STATE_ARRAYS = "standalone.npz"
+
+# setting: (default, type, min, max)
+SETTINGS: dict[str, tuple[Any, type, float, float]] = {
+    "resolution": (256, int, 64, 2048),  # working long side of a tile, px
+    "tile_px": (1024, int, 128, 65536),  # input sides longer than this are cut into tiles
+    "stride": (4, int, 2, 16),  # feature grid step, working px
+    "memory_size": (4096, int, 64, 1 << 20),  # patches kept in the memory bank
+    "max_candidates": (65536, int, 256, 1 << 24),  # patches sampled from the references
+    "context_weight": (2.0, float, 0.0, 100.0),  # weight of the context scales vs local/mid (1)
+    "local_weight": (1.0, float, 0.0, 100.0),  # weight of the local-only distance in the sum
+    "map_sigma": (4.0, float, 0.0, 64.0),  # Gaussian smoothing of the map, working px
+    "seed": (0, int, 0, 2 ** 31 - 1),
+    # torch threads while fitting/scoring (0 = torch's default). One thread by default: on a
+    # small CPU shared with a GUI and a camera, 2 threads gain ~10 ms when idle but lose several
+    # times that whenever another process wants the CPU (OpenMP threads wait for each other).
+    "threads": (1, int, 0, 256),
+}
+COARSE_STEPS = 20  # progress steps given to building the memory bank
+ASPECT_TOLERANCE = 0.05  # |log aspect ratio change| up to which an image counts as the same view
+
+
+def engine_params(settings: dict[str, Any]) -> dict[str, Any]:
+    """This engine's settings with defaults filled in and checked; other keys are ignored
+    (the product's settings also carry keys for other engines, e.g. `object_name`)."""
+    params = {}
+    for key, (default, kind, lo, hi) in SETTINGS.items():
+        value = settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (kind is int and float(value) != int(value)):
+            expected = "an integer" if kind is int else "a number"
+            raise InspectorError(f"standalone setting '{key}' must be {expected}, not {value!r}")
+        value = kind(value)
+        if not lo <= value <= hi:
+            raise InspectorError(f"standalone setting '{key}' = {value} is out of range [{lo}, {hi}]")
+        params[key] = value
+    return params
+
+
+def _as_rgb(image: np.ndarray, what: str) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise InspectorError(f"{what}: expected a uint8 image, got {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 8:
+        raise InspectorError(f"{what}: expected an RGB image (H, W, 3) of at least 8 px a side, "
+                             f"got shape {arr.shape}")
+    return arr
+
+
+class StandaloneModel(ScoreModel):
+    """Patch nearest-neighbour detector on handcrafted multi-scale features (no weights)."""
+
+    engine_id = "standalone"
+    version = "1"
+
+    def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
+        super().__init__(settings, device)
+        self.params = engine_params(self.settings)
+        self.layout: Optional[TileLayout] = None
+        self.memory: Optional[PatchMemory] = None
+        self.reference_hw: Optional[tuple[int, int]] = None
+        self._search: Optional[BankSearch] = None
+
+    # ----------------------------------------------------------------------------- fit
+    def fit(self, references: Sequence[np.ndarray], progress: Optional[ProgressFn] = None,
+            cancel: Optional[CancelFn] = None) -> None:
+        """Build the memory bank from good images (uint8 RGB, any sizes; the median size sets
+        the tile layout)."""
+        with torch_threads(self.params["threads"]):
+            self._fit(references, progress, cancel)
+
+    def _fit(self, references: Sequence[np.ndarray], progress: Optional[ProgressFn],
+             cancel: Optional[CancelFn]) -> None:
+        p = self.params
+        refs = [_as_rgb(r, f"reference {i}") for i, r in enumerate(references)]
+        if not refs:
+            raise InspectorError("the standalone engine needs at least 1 good reference image")
+        n = len(refs)
+        total = n + COARSE_STEPS
+        hw = (int(np.median([r.shape[0] for r in refs])), int(np.median([r.shape[1] for r in refs])))
+        layout = plan_tiles(hw[0], hw[1], p["tile_px"], p["stride"], resolution=p["resolution"])
+        per_ref = math.ceil(p["max_candidates"] / n)
+        rng = np.random.default_rng(p["seed"])
+        features = []
+        for i, ref in enumerate(refs):
+            check_cancel(cancel)
+            report(progress, i, total, f"features of reference {i + 1}/{n}")
+            f = np.concatenate([self._tile_descriptors(tile, layout) for _, tile in image_tiles(ref, layout)])
+            if len(f) > per_ref:
+                f = f[np.sort(rng.choice(len(f), per_ref, replace=False))]
+            features.append(f)
+        check_cancel(cancel)
+
+        def bank_progress(done: int, size: int, _msg: str) -> None:
+            report(progress, n + done * COARSE_STEPS // size, total, "memory bank")
+
+        memory = PatchMemory.build(features, GROUP_SIZES, (1.0, 1.0, p["context_weight"]),
+                                   GROUP_SIZES[0] + GROUP_SIZES[1], p["memory_size"], p["seed"],
+                                   bank_progress, cancel)
+        self.layout, self.memory, self.reference_hw = layout, memory, hw
+        self._search = BankSearch(memory, self.device, p["local_weight"])
+        report(progress, total, total, "fitted")
+
+    @staticmethod
+    def _tile_descriptors(tile: np.ndarray, layout: TileLayout) -> np.ndarray:
+        f = tile_features(tile, layout.work_hw, layout.stride)
+        return f.reshape(-1, f.shape[-1])
+
+    # --------------------------------------------------------------------------- score
+    def score(self, images: Sequence[np.ndarray]) -> list[tuple[float, np.ndarray]]:
+        """(raw image score, raw map float32 (H, W) at input size) per uint8 RGB image."""
+        if self._search is None or self.layout is None:
+            raise InspectorError("the standalone model is not fitted: fit it on good references first")
+        with torch_threads(self.params["threads"]):
+            return [self._score_one(_as_rgb(img, f"image {i}")) for i, img in enumerate(images)]
+
+    def _score_one(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        """Tile maps are smoothed at working size, resized to their pixels and averaged where
+        tiles overlap; the image score is the highest smoothed value of any tile."""
+        import cv2
+
+        h, w = image.shape[:2]
+        layout, sigma = self._layout_for(h, w), self.params["map_sigma"]
+        (wh, ww), (gh, gw) = layout.work_hw, layout.grid_hw
+        total = np.zeros((h, w), np.float32)
+        weight = np.zeros((h, w), np.float32)
+        best = -np.inf
+        for (y0, x0, y1, x1), tile in image_tiles(image, layout):
+            grid = self._search.anomaly(self._tile_descriptors(tile, layout)).reshape(gh, gw)
+            work = cv2.resize(grid, (ww, wh), interpolation=cv2.INTER_LINEAR)
+            if sigma > 0:
+                work = cv2.GaussianBlur(work, (0, 0), sigma)
+            best = max(best, float(work.max()))
+            total[y0:y1, x0:x1] += cv2.resize(work, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+            weight[y0:y1, x0:x1] += 1.0
+        if len(layout.boxes) > 1:
+            total /= np.maximum(weight, 1.0)
+        return best, total
+
+    def _layout_for(self, height: int, width: int) -> TileLayout:
+        """The references' layout when the image has their aspect ratio (same field of view,
+        perhaps another resolution); otherwise (rotated camera, other crop) a layout of its own
+        at the references' pixel scale."""
+        ref_h, ref_w = self.reference_hw
+        if abs(math.log((height / width) / (ref_h / ref_w))) <= ASPECT_TOLERANCE:
+            return self.layout
+        box = self.layout.boxes[0]
+        scale = self.layout.work_hw[0] / max(1e-9, (box[2] - box[0]) * ref_h)
+        return plan_tiles(height, width, self.params["tile_px"], self.layout.stride, scale=scale)
+
+    # ----------------------------------------------------------------------- save/load
+    def save(self, folder: Path) -> None:
+        """Write standalone.npz (arrays, no pickle) and standalone.json (settings, layout)."""
+        if self.memory is None or self.layout is None:
+            raise InspectorError("the standalone model is not fitted: nothing to save")
+        folder = Path(folder)
+        buf = io.BytesIO()
+        np.savez(buf, **self.memory.to_arrays())
+        atomic_write_bytes(folder / STATE_ARRAYS, buf.getvalue())
+        meta = {"engine_id": self.engine_id, "version": self.version, "params": self.params,
+                "layout": self.layout.to_json(), "reference_hw": list(self.reference_hw)}
+        atomic_write_bytes(folder / STATE_JSON, json.dumps(meta, indent=1).encode("utf-8"))
+
+    @classmethod
+    def load(cls, folder: Path, settings: Optional[dict[str, Any]] = None,
+             device: str = "cpu") -> "StandaloneModel":
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+            with np.load(folder / STATE_ARRAYS, allow_pickle=False) as arrays:
+                memory = PatchMemory.from_arrays(arrays)
+        except (OSError, ValueError, KeyError) as exc:
+            raise InspectorError(f"{folder}: standalone model state is missing or corrupt ({exc}); "
+                                 "fit the product again") from None
+        if meta.get("engine_id") != cls.engine_id or meta.get("version") != cls.version:
+            raise InspectorError(f"{folder}: saved by engine {meta.get('engine_id')} version "
+                                 f"{meta.get('version')}, this is {cls.engine_id} version {cls.version}: "
+                                 "fit the product again")
+        saved = engine_params(meta["params"])
+        if settings:
+            asked = engine_params(settings)
+            changed = [k for k in SETTINGS if k in settings and asked[k] != saved[k]]
+            if changed:
+                raise InspectorError(f"standalone settings changed since fitting ({', '.join(changed)}): "
+                                     "fit the product again")
+        model = cls({**(settings or {}), **saved}, device)
+        model.layout = TileLayout.from_json(meta["layout"])
+        model.reference_hw = tuple(int(v) for v in meta["reference_hw"])
+        model.memory = memory
+        model._search = BankSearch(memory, device, model.params["local_weight"])
+        return model

@@ -1,0 +1,1 @@
+"""Parts of the weights-free engine: multi-scale features (`features`) and the patch memory (`memory`)."""

@@ -1,0 +1,154 @@
+"""The memory bank of good patches and nearest-neighbour distances to it (torch, CPU or GPU).
+
+Descriptors are standardised per dimension (with a floor, so near-constant dimensions of
+smooth products do not blow up sensor noise) and each feature group is weighted so that it adds
+`weight^2` to the expected squared distance whatever its number of dimensions. A greedy
+k-centre coreset keeps the bank small while covering rare good patches.
+
+The anomaly of a patch is the sum of two nearest-neighbour distances to the bank:
+- joint: over all groups, so a normal-looking patch in the wrong context is found (cracks, gaps);
+- local: over the local and mid groups only, sharper for small colour or surface defects.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ...core.progress import CancelFn, ProgressFn, check_cancel, report
+
+SD_FLOOR = 0.3  # share of the group's median standard deviation added to every dimension's
+SD_FLOOR_ABS = 1e-3  # and an absolute floor, for references that are all alike (feature units ~0.01-1)
+PROJECTION_DIM = 32  # the coreset is selected in a random projection of this size
+QUERY_BLOCK = 1 << 20  # query x bank distances held at once (fits the CPU caches)
+
+
+@dataclass
+class PatchMemory:
+    """mean, scale: float32 (D,); bank: float32 (M, D) standardised; n_local: local+mid dims."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    bank: np.ndarray
+    n_local: int
+
+    @classmethod
+    def build(cls, features: Sequence[np.ndarray], group_sizes: Sequence[int],
+              group_weights: Sequence[float], n_local: int, memory_size: int, seed: int = 0,
+              progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> "PatchMemory":
+        """features: float32 (N_i, D) descriptors of good patches (already subsampled)."""
+        x = np.concatenate(features, 0).astype(np.float32, copy=False)
+        mean = x.mean(0)
+        sd = x.std(0)
+        scales, start = [], 0
+        for size, weight in zip(group_sizes, group_weights):
+            g = sd[start:start + size]
+            g = np.sqrt(g ** 2 + (SD_FLOOR * float(np.median(g))) ** 2 + SD_FLOOR_ABS ** 2)
+            scales.append(weight / np.sqrt(size) / g)
+            start += size
+        scale = np.concatenate(scales).astype(np.float32)
+        x -= mean
+        x *= scale
+        keep = greedy_coreset(x, memory_size, seed, progress, cancel)
+        return cls(mean.astype(np.float32), scale, np.ascontiguousarray(x[keep]), n_local)
+
+    def standardise(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) * self.scale).astype(np.float32, copy=False)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "scale": self.scale, "bank": self.bank,
+                "n_local": np.array(self.n_local, dtype=np.int64)}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "PatchMemory":
+        return cls(np.asarray(arrays["mean"], np.float32), np.asarray(arrays["scale"], np.float32),
+                   np.ascontiguousarray(arrays["bank"], dtype=np.float32), int(arrays["n_local"]))
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run torch ops on `n` threads (0: leave as is), then restore the count (process-wide)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n <= 0 or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def greedy_coreset(x: np.ndarray, size: int, seed: int = 0, progress: Optional[ProgressFn] = None,
+                   cancel: Optional[CancelFn] = None) -> np.ndarray:
+    """Indices of `size` rows of x (N, D) chosen by greedy k-centre (farthest point) selection."""
+    import torch
+
+    n = x.shape[0]
+    if n <= size:
+        return np.arange(n)
+    gen = torch.Generator().manual_seed(seed)
+    xt = torch.from_numpy(x)
+    if x.shape[1] > PROJECTION_DIM:
+        proj = torch.randn(x.shape[1], PROJECTION_DIM, generator=gen) / PROJECTION_DIM ** 0.5
+        xt = xt @ proj
+    xt = xt.contiguous()
+    norms = (xt * xt).sum(1)
+    chosen = np.empty(size, np.int64)
+    nearest = torch.full((n,), float("inf"))
+    current = int(torch.randint(n, (1,), generator=gen))
+    step = max(1, size // 20)
+    with torch_threads(1):  # thousands of tiny steps: a second thread only adds waiting
+        for j in range(size):
+            chosen[j] = current
+            # squared distance to the new centre: ||x||^2 - 2 x.c + ||c||^2 (a matrix-vector product)
+            dist = torch.mv(xt, xt[current]).mul_(-2).add_(norms).add_(norms[current])
+            torch.minimum(nearest, dist, out=nearest)
+            current = int(torch.argmax(nearest))
+            if j % step == step - 1:
+                check_cancel(cancel)
+                report(progress, j + 1, size, "memory bank")
+    return chosen
+
+
+class BankSearch:
+    """Nearest-neighbour search against a PatchMemory on one torch device."""
+
+    def __init__(self, memory: PatchMemory, device: str = "cpu", local_weight: float = 1.0) -> None:
+        import torch
+
+        self.memory = memory
+        self.device = device
+        self.local_weight = local_weight
+        bank = torch.from_numpy(memory.bank).to(device)
+        nl = memory.n_local
+        self.bank_local = bank[:, :nl].contiguous()
+        self.bank_context = bank[:, nl:].contiguous()
+        self.sq_local = (self.bank_local ** 2).sum(1)
+        self.sq_context = (self.bank_context ** 2).sum(1)
+
+    def anomaly(self, features: np.ndarray) -> np.ndarray:
+        """Joint + local_weight * local nearest-neighbour distance, float32 (N,), of raw
+        descriptors (N, D)."""
+        import torch
+
+        q = torch.from_numpy(self.memory.standardise(features)).to(self.device)
+        nl = self.memory.n_local
+        block = max(1, QUERY_BLOCK // max(1, self.bank_local.shape[0]))
+        out = torch.empty(q.shape[0], device=self.device)
+        with torch.no_grad():
+            for s in range(0, q.shape[0], block):
+                ql, qc = q[s:s + block, :nl], q[s:s + block, nl:]
+                sq_l, sq_c = (ql * ql).sum(1), (qc * qc).sum(1)
+                # squared distances of the local dims, then of all dims (local + context)
+                d2 = torch.addmm(self.sq_local[None], ql, self.bank_local.T, alpha=-2)
+                local = (d2.amin(1) + sq_l).clamp_min(0).sqrt()
+                d2 += torch.addmm(self.sq_context[None], qc, self.bank_context.T, alpha=-2)
+                joint = (d2.amin(1) + sq_l + sq_c).clamp_min(0).sqrt()
+                out[s:s + block] = joint + self.local_weight * local
+        return out.cpu().numpy().astype(np.float32)
