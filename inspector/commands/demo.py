@@ -33,14 +33,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{f(m['p_f1max']):>9}{f(m['pro']):>8}")
     print(f"\nresults are in the history: inspector -w {root} history fabric --verdict NG")
     ws.close()
-    if not args.headless:
-        from ..launch import open_window
-        return open_window(root)
-    return 0
+    if args.headless:
+        return 0
+    from ..launch import has_display, open_window
+
+    if not has_display():
+        print("no display here, so the window stays closed; on a desktop, `inspector demo` "
+              "opens it on this workspace")
+        return 0
+    print("opening the window…")
+    return open_window(root)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="create the demo workspace, fit, inspect and show the figures")
-    p.add_argument("--headless", action="store_true", help="do not open the window afterwards")
+    p.add_argument("--headless", action="store_true", help="do not open the window afterwards (the default when there is no display)")
     p.add_argument("-v", "--verbose", action="store_true", help="print one line per test image")
     p.set_defaults(func=cmd_demo)
