@@ -59,6 +59,17 @@ def test_grey_images_and_one_reference():
     assert out[1][0] < out[0][0]  # its own reference is closer than a colour texture
 
 
+def test_rotated_camera_keeps_the_pixel_scale():
+    refs = [texture(s, 200, 320) for s in range(3)]
+    model = StandaloneModel(FAST)
+    model.fit(refs)
+    img = texture(30, 200, 320)
+    (s_wide, m_wide), (s_tall, m_tall) = model.score([img, np.ascontiguousarray(img.transpose(1, 0, 2))])
+    assert m_tall.shape == (320, 200)
+    assert s_tall == pytest.approx(s_wide, rel=1e-3)  # rotation-invariant features, no squeezing
+    np.testing.assert_allclose(m_tall, m_wide.T, rtol=1e-3, atol=1e-3)
+
+
 def test_large_images_use_tiles():
     big = np.ascontiguousarray(np.tile(texture(3), (6, 8, 1))[:1536, :2048])
     model = StandaloneModel(FAST)

@@ -34,7 +34,7 @@ class TileLayout:
     """Where the tiles are and the working size they are scored at.
 
     boxes: (y0, x0, y1, x1) of each tile as fractions of the image height/width, so an image of
-        another size is cut at the same places (same field of view assumed).
+        another size but the same aspect ratio is cut at the same places (same field of view).
     work_hw: (height, width) in working pixels of every tile; multiples of `stride`.
     """
 
