@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
-if os.environ.get("INSPECTOR_REAL_DATA"):
-    REAL_DATA = Path(os.environ["INSPECTOR_REAL_DATA"])
+# ../shared next to the checkout; a clone elsewhere (CI) falls back to the workstation's copy.
+_CANDIDATES = [Path(os.environ["INSPECTOR_REAL_DATA"])] if os.environ.get("INSPECTOR_REAL_DATA") else []
+_CANDIDATES += [Path(__file__).resolve().parents[2] / "shared" / "data" / "real",
+                Path("/work/shared/data/real")]
+REAL_DATA = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
 
 
 @pytest.fixture

@@ -85,3 +85,24 @@ def test_recalibrate_moves_threshold_monotonically():
     cal = Calibration(threshold=1.0, map_lo=0, map_hi=1, good_scores=list(np.linspace(0, 1, 200)))
     assert recalibrate(cal, 0.10).threshold < recalibrate(cal, 0.01).threshold
     assert Calibration.from_json(cal.to_json()) == cal
+
+
+def test_outlier_reference_does_not_set_the_threshold():
+    from inspector.core.thresholds import outlier_mask
+
+    rng = np.random.default_rng(1)
+    scores = list(np.exp(rng.normal(0.4, 0.1, 30)))
+    assert not outlier_mask(scores).any()
+    with_bad = scores + [3.6]
+    flags = outlier_mask(with_bad)
+    assert flags.tolist() == [False] * 30 + [True]
+    assert not outlier_mask(with_bad[-5:]).any()  # too few to judge
+
+
+def test_calibration_names_the_suspect_reference():
+    rng = np.random.default_rng(0)
+    refs = _goods(12, rng)
+    refs[5][5:15, 5:15] = 255  # a "good" reference that is not
+    _, cal = fit_and_calibrate(lambda: MeanDiffModel(), refs, 0.01)
+    assert cal.suspect_references == [5]
+    assert cal.threshold < max(cal.good_scores)

@@ -33,6 +33,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"fitted '{det.model.engine_id}' v{det.model.version} for '{args.product}'")
     print(f"threshold {c.threshold:.4f} for a {c.target_frr:.1%} false-reject target "
           f"({len(c.good_scores)} held-out good scores, method {c.method})")
+    if c.suspect_references:
+        from ..services.references import list_references
+
+        refs = list_references(ws, args.product)
+        names = ", ".join(f"#{refs[i].id} {refs[i].original_name}" for i in c.suspect_references if i < len(refs))
+        print(f"check these references: held out, they scored like defects and were left out of "
+              f"the threshold: {names}")
     counts, edges = histogram(c.good_scores, bins=min(10, max(1, len(c.good_scores))))
     peak = max(counts) or 1
     for k, e0 in zip(counts, edges):

@@ -28,6 +28,27 @@ def threshold_for_frr(good_scores: Sequence[float], frr: float = 0.01) -> float:
     return float(np.nextafter(max(empirical, gaussian), np.inf))
 
 
+def outlier_mask(good_scores: Sequence[float], k: float = 4.0, max_fraction: float = 0.1) -> np.ndarray:
+    """True for held-out good scores far above the rest (robust z > k, in log space when all
+    scores are positive, since anomaly scores are right-skewed). Such a "good" image is often a
+    mislabelled or unusual reference; one of them must not set the threshold on its own.
+    At most `max_fraction` of the scores (the highest) are flagged; none with fewer than 8.
+    """
+    s = np.asarray(good_scores, dtype=np.float64)
+    flags = np.zeros(s.size, bool)
+    if s.size < 8:
+        return flags
+    x = np.log(s) if (s > 0).all() else s
+    med = np.median(x)
+    sigma = 1.4826 * np.median(np.abs(x - med))
+    if sigma <= 0:
+        return flags
+    z = (x - med) / sigma
+    order = np.argsort(-z)[: int(max_fraction * s.size)]
+    flags[order] = z[order] > k
+    return flags
+
+
 def expected_frr(good_scores: Sequence[float], threshold: float) -> float:
     """Fraction of the given good scores that the threshold would reject."""
     s = np.asarray(good_scores, dtype=np.float64)

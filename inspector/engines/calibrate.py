@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
-from ..core.thresholds import threshold_for_frr
+from ..core.thresholds import outlier_mask, threshold_for_frr
 from .base import ScoreModel
 from .detector import Calibration
 
@@ -48,6 +48,7 @@ def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence
     folds = holdout_folds(n)
     steps = len(folds) + 1
     scores: list[float] = []
+    score_refs: list[int] = []  # reference index of each held-out score
     pixels: list[np.ndarray] = []
     rng = np.random.default_rng(0)
 
@@ -62,8 +63,9 @@ def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence
         train = [references[j] for j in range(n) if j not in held]
         model = make_model()
         model.fit(train, cancel=cancel)
-        for s, m in model.score([references[j] for j in held]):
+        for j, (s, m) in zip(held, model.score([references[j] for j in held])):
             scores.append(float(s))
+            score_refs.append(j)
             pixels.append(sample(m))
     check_cancel(cancel)
     report(progress, len(folds), steps, f"fitting on all {n} reference(s)")
@@ -75,18 +77,24 @@ def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence
         for s, m in model.score([_augment(references[0], rng) for _ in range(8)]):
             scores.append(float(s))
             pixels.append(sample(m))
+    suspects = outlier_mask(scores) if folds else np.zeros(len(scores), bool)
+    pixels = [p for p, bad in zip(pixels, suspects) if not bad]
     allpix = np.concatenate(pixels)
     lo = float(np.median(allpix))
     hi = float(np.quantile(allpix, PIXEL_QUANTILE))
     if hi <= lo:
         hi = lo + max(abs(lo) * 0.1, 1e-6)
-    calibration = Calibration(threshold=threshold_for_frr(scores, target_frr), map_lo=lo, map_hi=hi,
-                              target_frr=target_frr, good_scores=scores, method=method)
+    kept = [s for s, bad in zip(scores, suspects) if not bad]
+    calibration = Calibration(threshold=threshold_for_frr(kept, target_frr), map_lo=lo, map_hi=hi,
+                              target_frr=target_frr, good_scores=scores, method=method,
+                              suspect_references=sorted(score_refs[i] for i in np.flatnonzero(suspects)))
     report(progress, steps, steps, "fitted and calibrated")
     return model, calibration
 
 
 def recalibrate(calibration: Calibration, target_frr: float) -> Calibration:
     """Same good scores, new false-reject target (the threshold slider)."""
+    scores = calibration.good_scores
+    kept = [s for s, bad in zip(scores, outlier_mask(scores)) if not bad] if calibration.suspect_references else scores
     return Calibration(**{**calibration.to_json(), "target_frr": target_frr,
-                          "threshold": threshold_for_frr(calibration.good_scores, target_frr)})
+                          "threshold": threshold_for_frr(kept, target_frr)})

@@ -25,7 +25,9 @@ class Calibration:
     threshold: image threshold (raw score units); NG when score >= threshold.
     map_lo, map_hi: raw map values mapped to 0 and 1 in the normalised map; map_hi is the
         pixel threshold (a high quantile of held-out good pixels), so good images look calm.
-    good_scores: held-out good image scores the threshold was set on (for the histogram).
+    good_scores: held-out good image scores (for the histogram), one per reference when held out.
+    suspect_references: indices (in reference order) of references whose held-out score is far
+        above the others; they are left out of the threshold and shown to the engineer to check.
     """
 
     threshold: float
@@ -35,6 +37,7 @@ class Calibration:
     good_scores: list[float] = field(default_factory=list)
     method: str = "holdout"
     synthetic_recall: Optional[float] = None
+    suspect_references: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
