@@ -80,8 +80,17 @@ class ThresholdPanel(QGroupBox):
         self.hist.set_data(self.scores, threshold if self.scores else None)
         self._describe(threshold)
         method = getattr(calibration, "method", "")
-        self.note.setText("Calibrated on re-shots of a single reference: the threshold is a rough "
-                          "guide. Add more good images and fit again." if method == "self-augmented" else "")
+        suspects = list(getattr(calibration, "suspect_references", []) or [])
+        if method == "self-augmented":
+            note = ("Calibrated on re-shots of a single reference: the threshold is a rough "
+                    "guide. Add more good images and fit again.")
+        elif suspects:
+            note = (f"Check reference image(s) no. {', '.join(str(i + 1) for i in suspects)} in the grid: "
+                    "held out, they scored like defects, so they were left out of the threshold. "
+                    "Remove them if they are not good parts.")
+        else:
+            note = ""
+        self.note.setText(note)
         self.note.setVisible(bool(self.note.text()))
 
     def _describe(self, threshold: Optional[float]) -> None:
