@@ -23,6 +23,7 @@ def _resolve_device(name: str) -> str:
 def cmd_fit(args: argparse.Namespace) -> int:
     from ..core.thresholds import histogram
     from ..services import engine_state
+    from ..services import products as product_svc
 
     ws = open_ws(args)
     det = engine_state.fit_product(ws, args.product, engine=args.engine,
@@ -30,16 +31,21 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     c = det.calibration
-    print(f"fitted '{det.model.engine_id}' v{det.model.version} for '{args.product}'")
+    version = product_svc.get_product(ws, args.product).state_version
+    print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{args.product}'; "
+          f"saved as fitted state v{version}")
     print(f"threshold {c.threshold:.4f} for a {c.target_frr:.1%} false-reject target "
           f"({len(c.good_scores)} held-out good scores, method {c.method})")
+    if c.synthetic_recall is not None:
+        print(f"estimated recall on rule-based defects pasted onto held-out references: "
+              f"{c.synthetic_recall:.0%} (a rough guide; real defects differ)")
     if c.suspect_references:
         from ..services.references import list_references
 
         refs = list_references(ws, args.product)
         names = ", ".join(f"#{refs[i].id} {refs[i].original_name}" for i in c.suspect_references if i < len(refs))
-        print(f"check these references: held out, they scored like defects and were left out of "
-              f"the threshold: {names}")
+        print(f"check these references: held out, they scored far above the others, so they were "
+              f"left out of the threshold (remove them if they are not good parts): {names}")
     counts, edges = histogram(c.good_scores, bins=min(10, max(1, len(c.good_scores))))
     peak = max(counts) or 1
     for k, e0 in zip(counts, edges):

@@ -34,13 +34,23 @@ def _augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(shifted, 0, 255).astype(np.uint8)
 
 
+def pasted_defect(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A good image with one rule-based defect (scratch, stain, hole, ...) on its foreground."""
+    from ..generate.rules import foreground_mask, make_defect
+
+    return make_defect(image, rng, foreground=foreground_mask(image))[0]
+
+
 def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence[np.ndarray],
                       target_frr: float = 0.01, progress: Optional[ProgressFn] = None,
-                      cancel: Optional[CancelFn] = None) -> tuple[ScoreModel, Calibration]:
+                      cancel: Optional[CancelFn] = None,
+                      estimate_recall: bool = True) -> tuple[ScoreModel, Calibration]:
     """Held-out good scores set the threshold; then the final model is fitted on all references.
 
     With one reference, mild re-shots of it stand in for held-out images (method
     "self-augmented"); the threshold is then a rough guide and the GUI says so.
+    With `estimate_recall`, each held-out image also gets a rule-based defect pasted on it;
+    the share of those reaching the threshold is an estimate of recall (synthetic_recall).
     """
     n = len(references)
     if n == 0:
@@ -57,6 +67,7 @@ def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence
         k = min(flat.size, MAX_PIXEL_SAMPLES // max(n, 1))
         return flat[rng.choice(flat.size, k, replace=False)] if k < flat.size else flat
 
+    synthetic_scores: list[float] = []
     for i, held in enumerate(folds):
         check_cancel(cancel)
         report(progress, i, steps, f"calibrating: fold {i + 1} of {len(folds)}")
@@ -67,6 +78,9 @@ def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence
             scores.append(float(s))
             score_refs.append(j)
             pixels.append(sample(m))
+        if estimate_recall:
+            defective = [pasted_defect(references[j], rng) for j in held]
+            synthetic_scores += [float(s) for s, _ in model.score(defective)]
     check_cancel(cancel)
     report(progress, len(folds), steps, f"fitting on all {n} reference(s)")
     model = make_model()
@@ -88,6 +102,8 @@ def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence
     calibration = Calibration(threshold=threshold_for_frr(kept, target_frr), map_lo=lo, map_hi=hi,
                               target_frr=target_frr, good_scores=scores, method=method,
                               suspect_references=sorted(score_refs[i] for i in np.flatnonzero(suspects)))
+    if synthetic_scores:
+        calibration.synthetic_recall = float(np.mean(np.array(synthetic_scores) >= calibration.threshold))
     report(progress, steps, steps, "fitted and calibrated")
     return model, calibration
 

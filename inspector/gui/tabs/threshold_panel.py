@@ -86,7 +86,7 @@ class ThresholdPanel(QGroupBox):
                     "guide. Add more good images and fit again.")
         elif suspects:
             note = (f"Check reference image(s) no. {', '.join(str(i + 1) for i in suspects)} in the grid: "
-                    "held out, they scored like defects, so they were left out of the threshold. "
+                    "held out, they scored far above the others, so they were left out of the threshold. "
                     "Remove them if they are not good parts.")
         else:
             note = ""
