@@ -33,7 +33,7 @@ def test_good_samples_vary_a_little(product):
 
 
 def test_washer_is_an_aligned_object_and_fabric_a_texture():
-    from inspector.generate.rules import foreground_mask
+    from inspector.generate.masks import foreground_mask
 
     img, fg = render_good_with_foreground("washer", np.random.default_rng(0), 256)
     assert 0.25 < fg.mean() < 0.5

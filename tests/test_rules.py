@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from inspector.generate.rules import DEFECT_KINDS, foreground_mask, make_defect, perlin_noise
+from inspector.generate.masks import foreground_mask, perlin_noise
+from inspector.generate.rules import DEFECT_KINDS, make_defect
 
 
 def _colour_image(size: int, seed: int = 0) -> np.ndarray:

@@ -36,7 +36,8 @@ def _augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def pasted_defect(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A good image with one rule-based defect (scratch, stain, hole, ...) on its foreground."""
-    from ..generate.rules import foreground_mask, make_defect
+    from ..generate.masks import foreground_mask
+    from ..generate.rules import make_defect
 
     return make_defect(image, rng, foreground=foreground_mask(image))[0]
 

@@ -44,7 +44,7 @@ def _finish(img: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarr
 def _fabric(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
-    from .rules import smooth_noise
+    from .masks import smooth_noise
 
     s = size
     period = s / 22 * rng.uniform(0.985, 1.015)  # thread pitch: 22 threads across the image
