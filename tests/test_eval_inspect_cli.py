@@ -127,3 +127,16 @@ def test_inspect_16_bit_tiff(cli, mvtec, tmp_path):
     Image.fromarray(a).save(tmp_path / "g16.tif")
     code, out, err = cli("inspect", "toy", tmp_path / "g16.tif")
     assert code == 0 and "1 image(s)" in out, err
+
+
+def test_bench_command(cli, tmp_path):
+    code, out, err = cli("bench", "--engine", "meandiff", "--size", "96", "--refs", "2", "--n", "4",
+                         "--json", tmp_path / "b.json")
+    assert code == 0, err
+    assert "p50" in out and "fit" in out
+    r = json.loads((tmp_path / "b.json").read_text())
+    assert r["n"] == 4 and r["p95_ms"] >= r["p50_ms"] > 0 and r["images_per_s"] > 0
+    assert "--random-weights applies" in cli("bench", "--engine", "meandiff", "--random-weights")[2]
+    with pytest.raises(SystemExit) as exc:  # argparse rejects it before any work
+        cli("bench", "--engine", "meandiff", "--n", "0")
+    assert exc.value.code == 2

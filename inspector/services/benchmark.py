@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -20,6 +19,11 @@ from ..engines.registry import make_model
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB (NaN where the OS does not say, e.g. Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
