@@ -15,6 +15,7 @@ from typing import Optional
 from .locations import configure_environment, models_dir
 from .manifest import Manifest, load_manifest
 from .verify import CORRUPT, MISSING, ModelStatus, VerifyCache, check_model
+from ..core.units import format_bytes
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -25,16 +26,6 @@ def _setup(args: argparse.Namespace, offline: bool = True) -> tuple[Manifest, Pa
     root = _root(args)
     configure_environment(root, offline=offline)
     return load_manifest(args.manifest), root
-
-
-def fmt_size(n: int) -> str:
-    if n <= 0:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n} B"
 
 
 class _ConsoleProgress:
@@ -49,7 +40,7 @@ class _ConsoleProgress:
         if not self.enabled or (now - self.last < 0.2 and done != total):
             return
         self.last = now
-        amount = f"{fmt_size(done)} / {fmt_size(total)}" if total else fmt_size(done)
+        amount = f"{format_bytes(done)} / {format_bytes(total)}" if total else format_bytes(done)
         line = f"{message}: {amount}"
         print("\r" + line.ljust(self.width), end="", file=sys.stderr, flush=True)
         self.width, self.shown = max(self.width, len(line)), True
@@ -66,7 +57,7 @@ def _print_table(statuses: list[ModelStatus], manifest: Manifest, root: Path) ->
         spec = manifest.get(st.model_id)
         where = str(st.path) if st.path is not None and st.status != MISSING else ""
         note = st.detail if st.status == CORRUPT else where
-        rows.append((st.model_id, st.status, fmt_size(st.size), ", ".join(spec.engines), note))
+        rows.append((st.model_id, st.status, format_bytes(st.size), ", ".join(spec.engines), note))
     header = ("id", "status", "size", "engines", "path / problem")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
     for r in [header] + rows:
@@ -102,7 +93,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             bad = True
             print(f"{spec.id}: CORRUPT at {st.path}: {st.detail}")
         else:
-            print(f"{spec.id}: {st.status} ({fmt_size(st.size)}, {st.detail}) at {st.path}")
+            print(f"{spec.id}: {st.status} ({format_bytes(st.size)}, {st.detail}) at {st.path}")
     return 1 if bad else 0
 
 
@@ -136,7 +127,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         st = download(args.id, progress, manifest=manifest, root=root, force=args.force)
     finally:
         progress.end()
-    print(f"{spec.id}: {st.status} ({fmt_size(st.size)}) at {st.path}")
+    print(f"{spec.id}: {st.status} ({format_bytes(st.size)}) at {st.path}")
     return 0 if st.usable else 1
 
 

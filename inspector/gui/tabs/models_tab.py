@@ -18,19 +18,10 @@ from ..state import AppState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
+from ...core.units import format_bytes
 
 COLUMNS = ["Model", "Status", "Size", "Used by", "Path / problem"]
 STATUS_COLOURS = {"missing": "#8a6d00", "present": "#1b5e9e", "verified": "#1b7f3b", "corrupt": "#c62828"}
-
-
-def fmt_size(n: Optional[int]) -> str:
-    if not n:
-        return "–"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n} B"
 
 
 def models_root(setting: str) -> Path:
@@ -147,7 +138,7 @@ class ModelsTab(QWidget):
         self.table.setRowCount(len(rows))
         for r, (spec, st) in enumerate(rows):
             where = st.detail if st.status in ("corrupt", "missing") else str(st.path or "")
-            cells = [f"{spec.title}\n{spec.id}", st.status, fmt_size(st.size or spec.total_size()),
+            cells = [f"{spec.title}\n{spec.id}", st.status, format_bytes(st.size or spec.total_size(), "–"),
                      ", ".join(spec.engines), where]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -173,7 +164,7 @@ class ModelsTab(QWidget):
         if cur is None:
             return
         spec, st = cur
-        size = fmt_size(spec.total_size())
+        size = format_bytes(spec.total_size(), "–")
         files = ", ".join(f.name for f in spec.preferred_files())
         self.details.setText(f"<b>{spec.title}</b> — {st.status}: {st.detail or ''}<br>"
                              f"Get it from {spec.source} ({files}; {size}). Licence: {spec.licence}.")
