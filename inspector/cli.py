@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .core.errors import InspectorError
+from .core.errors import InspectorError, user_message
 
 # Modules with a `register(subparsers)` function, in help order. Each is imported when the
 # parser is built; heavy libraries are imported inside the command functions.
@@ -53,6 +53,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a known OS/database failure is a message, not a traceback
+        message = user_message(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -110,3 +110,21 @@ def test_unwritable_workspace_as_root_via_file(cli, tmp_path):
     blocker.write_text("x")
     code, _, err = cli("workspace", "init", workspace=blocker / "ws")
     assert code == 1 and "not writable" in err
+
+
+def test_os_and_database_errors_become_messages(tmp_path):
+    import errno
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from inspector.core.errors import user_message
+
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
+    assert user_message(full).startswith("the disk is full") and " — " in user_message(full)
+    long_name = OSError(errno.ENAMETOOLONG, "File name too long", "a" * 300)
+    assert "too long" in user_message(long_name)
+    locked = OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+    assert "busy" in user_message(locked)
+    assert "damaged" in user_message(sqlite3.DatabaseError("database disk image is malformed"))
+    assert user_message(ValueError("a programming error")) is None

@@ -111,12 +111,17 @@ def test_inspect_bad_inputs_change_nothing(cli, mvtec, tmp_path):
     (bad / "b.png").write_bytes((mvtec / "toy/test/blob/001.png").read_bytes()[:80])
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "one.png")
     before = tree_snapshot(cli.workspace)
-    for args, msg in (((bad,), "corrupt or truncated"), ((tmp_path / "one.png",), "too small"),
+    for args, msg in (((bad / "b.png",), "corrupt or truncated"), ((tmp_path / "one.png",), "too small"),
                       ((tmp_path / "missing.png",), "no such file")):
         code, _, err = cli("inspect", "toy", *args)
         assert code == 1 and msg in err
         assert tree_snapshot(cli.workspace) == before
     assert "unknown product" in cli("inspect", "ghost", bad / "a.png")[2]
+    # a batch with one unreadable file: the file is listed as skipped, the rest is inspected
+    code, out, err = cli("inspect", "toy", bad)
+    assert code == 0, err
+    assert "SKIPPED" in out and "b.png" in out and "corrupt or truncated" in out
+    assert "1 image(s)" in out and "1 skipped" in out
 
 
 def test_inspect_16_bit_tiff(cli, mvtec, tmp_path):

@@ -74,9 +74,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(note)
     n = ng = 0
     times = []
+    skipped = []
     for item in inspect_paths(ws, args.product, args.paths, det, source="batch",
                               record=not args.no_record, save_overlays=args.save_overlays,
                               station=args.station, operator=args.operator):
+        if item.error:
+            skipped.append(item)
+            print(f"SKIPPED  {item.path}: {item.error}")
+            continue
         r = item.result
         n += 1
         ng += r.is_ng
@@ -85,8 +90,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"{r.verdict}  {r.score:8.4f}  (thr {r.threshold:.4f})  {r.timings_ms['total']:6.1f} ms  "
               f"{item.path}{where}")
     times.sort()
-    print(f"{n} image(s): {n - ng} OK, {ng} NG ({ng / max(n, 1):.1%}); "
-          f"median {times[len(times) // 2]:.1f} ms/image" + ("" if args.no_record else "; recorded in history"))
+    median = f"; median {times[len(times) // 2]:.1f} ms/image" if times else ""
+    print(f"{n} image(s): {n - ng} OK, {ng} NG ({ng / max(n, 1):.1%}){median}"
+          + ("" if args.no_record or not n else "; recorded in history")
+          + (f"; {len(skipped)} skipped (unreadable, listed above)" if skipped else ""))
+    if skipped and not n:
+        reasons = "; ".join(f"{i.path.name}: {i.error}" for i in skipped[:3])
+        print(f"error: none of the {len(skipped)} image(s) could be read ({reasons}) — "
+              "check the files and try again", file=sys.stderr)
+        return 1
     return 2 if (args.fail_on_ng and ng) else 0
 
 

@@ -31,3 +31,74 @@ class EngineUnavailable(InspectorError):
 
 class Cancelled(InspectorError):
     """Long work was cancelled by the user."""
+
+
+# errno -> (what happened, what to do); the OS's own words are appended for the log reader.
+_OS_ERRORS = {
+    "ENOSPC": ("the disk is full", "free some space on that drive and try again"),
+    "EDQUOT": ("the disk quota is exceeded", "free some space or ask for a larger quota"),
+    "EACCES": ("permission denied", "check the folder's permissions or run as a user who may write there"),
+    "EPERM": ("operation not permitted", "check the folder's permissions"),
+    "EROFS": ("the drive is read-only", "use a writable drive for the workspace"),
+    "ENAMETOOLONG": ("a file name is too long", "use shorter file or folder names (255 characters at most each)"),
+    "ENOENT": ("a file or folder does not exist", "check the path"),
+    "ENOTDIR": ("a path component is not a folder", "check the path"),
+    "EISDIR": ("a folder was given where a file was expected", "check the path"),
+    "EIO": ("the drive reported an input/output error", "check the drive or cable; copy the workspace elsewhere"),
+}
+
+# sqlite message fragment -> (what happened, what to do)
+_DB_ERRORS = {
+    "database is locked": ("the workspace database is busy: another Inspector is writing to it",
+                           "wait for the other command or window to finish, then try again"),
+    "database or disk is full": ("the disk holding the workspace is full",
+                                 "free some space on that drive and try again"),
+    "disk image is malformed": ("the workspace database is damaged",
+                                "restore inspector.db from a backup, or move the workspace aside and "
+                                "create a new one with `inspector workspace init`"),
+    "file is not a database": ("the workspace database is not an Inspector database (damaged or another file)",
+                               "restore inspector.db from a backup or choose another workspace folder"),
+    "readonly database": ("the workspace database is read-only", "check the permissions of inspector.db and its folder"),
+    "unable to open database": ("the workspace database cannot be opened", "check that the folder exists and is writable"),
+    "disk i/o error": ("the drive reported an input/output error", "check the drive; copy the workspace elsewhere"),
+}
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The `<what> — <what to do>` text for an error a user can cause or meet; None if unknown.
+
+    One translation for the CLI and the GUI, so a raw OSError or database error never reaches
+    a user as a traceback.
+    """
+    import errno
+
+    if isinstance(exc, InspectorError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this work — close other programs or use smaller images"
+    text = str(getattr(exc, "orig", None) or exc).lower()  # sqlalchemy wraps sqlite3's error in .orig
+    for fragment, (what, fix) in _DB_ERRORS.items():
+        if fragment in text and _is_database_error(exc):
+            return f"{what} — {fix}"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, "")
+        if name in _OS_ERRORS:
+            what, fix = _OS_ERRORS[name]
+            where = f" ({exc.filename})" if exc.filename else ""
+            return f"{what}{where} — {fix}"
+        if exc.strerror:
+            where = f" ({exc.filename})" if exc.filename else ""
+            return f"{exc.strerror.lower()}{where} — check the path and try again"
+    return None
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        return True
+    try:
+        from sqlalchemy.exc import DBAPIError
+    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
+        return False
+    return isinstance(exc, DBAPIError)

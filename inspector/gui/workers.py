@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
-from ..core.errors import Cancelled, InspectorError
+from ..core.errors import Cancelled, InspectorError, user_message
 
 _pool: Optional[QThreadPool] = None
 _active: set["Task"] = set()
@@ -49,9 +49,9 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     """(message for the user, details for the expander)."""
     if isinstance(exc, InspectorError):
         return str(exc), ""
-    if isinstance(exc, MemoryError):
-        return "Not enough memory for this work; close other programs or use smaller images.", \
-            "".join(traceback.format_exception(exc))
+    known = user_message(exc)
+    if known is not None:
+        return known[0].upper() + known[1:], "".join(traceback.format_exception(exc))
     text = str(exc) or type(exc).__name__
     return f"Unexpected error: {text}", "".join(traceback.format_exception(exc))
 

@@ -8,7 +8,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..core.errors import InspectorError
+from ..core.errors import ImageError, InspectorError, user_message
 from ..core.image_io import load_image, save_png
 from ..core.overlay import render_overlay
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
@@ -26,11 +26,14 @@ from .references import expand_with_names, load_reference_images
 
 @dataclass
 class InspectedImage:
+    """One file of a batch: inspected (result set) or skipped because it could not be read (error set)."""
+
     path: Path
     name: str  # path below the folder the user opened, e.g. "scratch/001.png"
-    image: np.ndarray  # the decoded uint8 RGB image, so callers need not decode it again
-    result: InspectionResult
+    image: Optional[np.ndarray]  # the decoded uint8 RGB image, so callers need not decode it again
+    result: Optional[InspectionResult]
     record: Optional[InspectionInfo]
+    error: Optional[str] = None  # why the file was skipped; then image, result and record are None
 
 
 def detector_for(ws: Workspace, product: str, engine: Optional[str] = None, device: str = "cpu",
@@ -61,13 +64,9 @@ def inspect_paths(ws: Workspace, product: str, paths: Sequence[str | Path], dete
                   source: str = "batch", record: bool = True, save_overlays: Optional[Path] = None,
                   station: str = "", operator: str = "", progress: Optional[ProgressFn] = None,
                   cancel: Optional[CancelFn] = None) -> Iterator[InspectedImage]:
-    """Check every image first (a bad one changes nothing), then inspect and record each."""
+    """Inspect and record each image; an unreadable one is yielded with `error` set and skipped."""
     named = expand_with_names(paths)
     files = [f for f, _ in named]
-    for i, f in enumerate(files):
-        check_cancel(cancel)
-        report(progress, i, 2 * len(files), f"checking {f.name}")
-        load_image(f)
     if save_overlays is not None:
         save_overlays = Path(save_overlays)
         try:
@@ -76,18 +75,23 @@ def inspect_paths(ws: Workspace, product: str, paths: Sequence[str | Path], dete
             raise InspectorError(f"cannot create overlay folder {save_overlays}: {exc.strerror}") from None
     for i, (f, name) in enumerate(named):
         check_cancel(cancel)
-        report(progress, len(files) + i, 2 * len(files), f"inspecting {name}")
-        image = load_image(f)
+        report(progress, i, len(files), f"inspecting {name}")
+        try:
+            data = f.read_bytes()
+            image = load_image(f)
+        except (ImageError, OSError) as exc:
+            yield InspectedImage(f, name, None, None, None, error=user_message(exc) or str(exc))
+            continue
         result = detector.predict(image)
         rec = None
         if record:
-            rec = record_inspection(ws, product, result, source=source, image_bytes=f.read_bytes(),
+            rec = record_inspection(ws, product, result, source=source, image_bytes=data,
                                     image_suffix=f.suffix, original_name=name, station=station,
                                     operator=operator)
         if save_overlays is not None:
             save_png(save_overlays / f"{f.stem}_{result.verdict}.png", render_overlay(image, result))
         yield InspectedImage(f, name, image, result, rec)
-    report(progress, 2 * len(files), 2 * len(files), "done")
+    report(progress, len(files), len(files), "done")
 
 
 def inspect_array(ws: Workspace, product: str, image: np.ndarray, detector: Detector,

@@ -45,7 +45,8 @@ class Entry:
 
 def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, station: str,  # noqa: ANN001
                 operator: str, progress=None, cancel=None) -> Iterator[tuple]:  # noqa: ANN001
-    """Worker: ("note", text) once, then ("item", Entry, image, heat RGBA) per image."""
+    """Worker: ("note", text) once, then ("item", Entry, image, heat RGBA) per image, or
+    ("skipped", name, reason) for a file that could not be read."""
     single = len(paths) == 1 and Path(paths[0]).is_file()
     det, note = detector_for(ws, product, device=device, progress=progress, cancel=cancel)
     if note:
@@ -53,6 +54,9 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
     source = "file" if single else "batch"
     for item in inspect_paths(ws, product, paths, det, source=source, record=record, station=station,
                               operator=operator, progress=progress, cancel=cancel):
+        if item.error:
+            yield ("skipped", item.name, item.error)
+            continue
         r = item.result
         ov = overlay_from_result(r)
         entry = Entry(item.path, r.verdict, r.score, r.threshold, r.timings_ms.get("total", 0.0),
@@ -69,6 +73,7 @@ class InspectTab(QWidget):
         super().__init__(parent)
         self.state = state
         self.entries: list[Entry] = []
+        self.skipped: list[tuple[str, str]] = []  # (name, reason) of files that could not be read
         self.cache: OrderedDict[int, tuple[np.ndarray, Optional[np.ndarray]]] = OrderedDict()
         self.current = -1
         self.follow = True
@@ -139,6 +144,7 @@ class InspectTab(QWidget):
         if self.progress.task is not None:
             self.progress.cancel()
         self.entries.clear()
+        self.skipped.clear()
         self.cache.clear()
         self.results.clear()
         self.current = -1
@@ -193,6 +199,11 @@ class InspectTab(QWidget):
     def _on_item(self, item: tuple) -> None:
         if item[0] == "note":
             self.note.setText(item[1])
+            return
+        if item[0] == "skipped":
+            self.skipped.append((item[1], item[2]))
+            self.note.setText(f"Skipped {len(self.skipped)} unreadable file(s): "
+                              + "; ".join(f"{n} ({why})" for n, why in self.skipped[-3:]))
             return
         _, entry, image, heat = item
         self.entries.append(entry)
