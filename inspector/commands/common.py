@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Optional
 
+from ..core.errors import InspectorError, user_message
+from ..core.names import safe_display
+from ..core.progress import ProgressFn
 from ..storage.workspace import Workspace, default_workspace_dir, open_workspace
 
 
@@ -18,3 +25,79 @@ def open_ws(args: argparse.Namespace) -> Workspace:
 
 def fmt_threshold(value: float | None) -> str:
     return "not calibrated" if value is None else f"{value:.4f}"
+
+
+# --- outputs named on the command line: checked before any work or change -----------------
+
+NAME_MAX_BYTES = 255  # one path component on ext4, NTFS, APFS, XFS
+
+
+def _check_output(path: str | Path, what: str, folder: bool) -> Path:
+    """Refuse an output path that cannot be created (a component too long, a file where a folder
+    is needed, no permission), without creating anything."""
+    path = Path(path).expanduser()
+    shown = safe_display(path)
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX_BYTES:
+            raise InspectorError(f"cannot write the {what} {shown[:80]}…: the name '{safe_display(part)[:40]}…' is "
+                                 f"{len(os.fsencode(part))} bytes long — use names of at most "
+                                 f"{NAME_MAX_BYTES} bytes")
+    try:
+        if path.exists():
+            if folder and not path.is_dir():
+                raise InspectorError(f"the {what} {shown} is a file — give a folder")
+            if not folder and path.is_dir():
+                raise InspectorError(f"the {what} {shown} is a folder — give a file name such as "
+                                     f"{safe_display(path / ('out' + (path.suffix or '.txt')))}")
+        ancestor = path.parent if not folder or not path.exists() else path
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise InspectorError(f"cannot write the {what} {shown}: {safe_display(ancestor)} is a file, "
+                                 "not a folder — choose another path")
+    except OSError as exc:
+        raise InspectorError(f"cannot write the {what} {shown}: {user_message(exc) or exc}") from None
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InspectorError(f"cannot write the {what} {shown}: no permission to write in "
+                             f"{safe_display(ancestor)} — choose a folder you may write to")
+    return path
+
+
+def check_output_file(path: str | Path, what: str) -> Path:
+    return _check_output(path, what, folder=False)
+
+
+def check_output_dir(path: str | Path, what: str) -> Path:
+    return _check_output(path, what, folder=True)
+
+
+# --- progress of long commands on stderr ----------------------------------------------------
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressFn]:
+    """A progress callback for long work: a rich bar with time left when stderr is a terminal,
+    otherwise one line per stage (the message's first word: "calibrating:", "inspecting", ...)."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        # stdout lines (one per image) go above the bar only when stdout is the same terminal
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                      TextColumn("{task.fields[message]}"), console=Console(stderr=True),
+                      transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False) as bar:
+            task = bar.add_task(label, total=None, message="")
+
+            def show(done: int, total: int, message: str) -> None:
+                bar.update(task, completed=done, total=total or None, message=safe_display(message)[:50])
+            yield show
+        return
+    last: list[Optional[str]] = [None]
+
+    def plain(done: int, total: int, message: str) -> None:
+        stage = message.split(" ", 1)[0]
+        if stage != last[0]:
+            last[0] = stage
+            print(f"{label}: {safe_display(message)}", file=sys.stderr, flush=True)
+    yield plain
