@@ -50,7 +50,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not getattr(args, "func", None):  # no command: the desktop application
             from .launch import open_window
             return open_window(Path(args.workspace).expanduser() if args.workspace else None)
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so a closed pipe is caught below rather than at exit
+        return code
     except InspectorError as exc:
         return _error(str(exc))
     except KeyboardInterrupt:

@@ -39,9 +39,9 @@ def _check_output(path: str | Path, what: str, folder: bool) -> Path:
     shown = safe_display(path)
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX_BYTES:
-            raise InspectorError(f"cannot write the {what} {shown[:80]}…: the name '{safe_display(part)[:40]}…' is "
-                                 f"{len(os.fsencode(part))} bytes long — use names of at most "
-                                 f"{NAME_MAX_BYTES} bytes")
+            raise InspectorError(f"cannot write the {what} {shown[:80]}…: the name '{safe_display(part)[:40]}…' "
+                                 f"is too long ({len(os.fsencode(part))} bytes) — use file and folder "
+                                 f"names of at most {NAME_MAX_BYTES} bytes")
     try:
         if path.exists():
             if folder and not path.is_dir():
