@@ -299,3 +299,26 @@ def test_progress_on_a_terminal_is_a_bar_with_time_left(monkeypatch):
             show(i, 5, f"calibrating: fold {i + 1} of 4")
     text = term.getvalue()
     assert "fit" in text and "calibrating" in text and "/5" in text and "left" in text
+
+
+def test_more_os_and_database_errors_become_messages():
+    import errno
+
+    from sqlalchemy.exc import IntegrityError
+
+    from inspector.core.errors import user_message
+
+    for code, words in ((errno.ENOTEMPTY, "not empty"), (errno.EMFILE, "too many files"),
+                        (errno.EXDEV, "across drives"), (errno.ELOOP, "symbolic links")):
+        text = user_message(OSError(code, os.strerror(code), "/x"))
+        assert words in text and " — " in text, text
+    dup = IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed: products.name"))
+    assert "at the same moment" in user_message(dup)
+
+
+def test_a_terminal_that_cannot_encode_a_name_gets_it_escaped(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path), "PYTHONIOENCODING": "ascii"}
+    base = [sys.executable, "-m", "inspector", "-w", str(tmp_path / "ws")]
+    subprocess.run([*base, "workspace", "init"], env=env, check=True, capture_output=True)
+    run = subprocess.run([*base, "products", "add", "café"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and "caf\\xe9" in run.stdout, run.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -60,7 +61,32 @@ def _check_output(path: str | Path, what: str, folder: bool) -> Path:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InspectorError(f"cannot write the {what} {shown}: no permission to write in "
                              f"{safe_display(ancestor)} — choose a folder you may write to")
+    try:  # the only proof for root, /proc and network drives: create a file there and remove it
+        fd, probe = tempfile.mkstemp(prefix=".tmp-inspector-probe-", dir=ancestor)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InspectorError(f"cannot write the {what} {shown}: no file can be created in "
+                             f"{safe_display(ancestor)} ({exc.strerror or exc}) — choose a folder you "
+                             "may write to") from None
     return path
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    return at_least(1)(text)
+
+
+def at_least(low: int):  # noqa: ANN201 - an argparse type
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {v}")
+        return v
+    return parse
 
 
 def check_output_file(path: str | Path, what: str) -> Path:

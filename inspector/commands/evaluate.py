@@ -8,17 +8,7 @@ from pathlib import Path
 
 from ..core.errors import InspectorError
 from ..core.names import safe_display
-from .common import check_output_dir, check_output_file, progress_bar
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
-    return v
+from .common import at_least, check_output_dir, check_output_file, positive_int, progress_bar
 
 
 def _settings(items: list[str] | None) -> dict:
@@ -85,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate an engine on folders in MVTec-AD layout")
     p.add_argument("root", help="folder holding <category>/train/good, test/<type>, ground_truth/<type>")
     p.add_argument("--engine", default="standalone")
-    p.add_argument("--shots", type=_positive, help="use the first K train images as references (default all)")
+    p.add_argument("--shots", type=positive_int, help="use the first K train images as references (default all)")
     p.add_argument("--category", action="append", help="only this category (repeatable)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", metavar="FILE", help="write figures and per-image scores as JSON")
@@ -95,10 +85,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("bench", help="measure an engine's latency, throughput, memory and fit time")
     p.add_argument("--engine", default="standalone")
-    p.add_argument("--size", type=_positive, default=512)
-    p.add_argument("--refs", type=_positive, default=16)
-    p.add_argument("--n", type=_positive, default=50)
-    p.add_argument("--batch", type=_positive, default=1)
+    p.add_argument("--size", type=at_least(32), default=512, help="image side in pixels (at least 32)")
+    p.add_argument("--refs", type=positive_int, default=16)
+    p.add_argument("--n", type=positive_int, default=50)
+    p.add_argument("--batch", type=positive_int, default=1)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="engine setting (repeatable)")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from ..core.errors import InspectorError
 from ..services import inspections as insp_svc
 from ..core.names import safe_display as shown
-from .common import check_output_file, open_ws
+from .common import check_output_file, open_ws, positive_int
 
 
 def _date(text: str) -> datetime:
@@ -50,6 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", choices=["file", "batch", "camera"])
     p.add_argument("--since", help="YYYY-MM-DD[THH:MM], inclusive")
     p.add_argument("--until", help="YYYY-MM-DD[THH:MM], inclusive for a plain date")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=positive_int, help="at most this many, newest first")
     p.add_argument("--csv", metavar="FILE", help="write the rows to a CSV file instead of printing")
     p.set_defaults(func=cmd_history)
