@@ -102,28 +102,34 @@ def check_output_dir(path: str | Path, what: str) -> Path:
 @contextmanager
 def progress_bar(label: str) -> Iterator[ProgressFn]:
     """A progress callback for long work: a rich bar with time left when stderr is a terminal,
-    otherwise one line per stage (the message's first word: "calibrating:", "inspecting", ...)."""
-    if sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+    otherwise one line per stage (the message's first word: "calibrating:", "inspecting", ...).
+    Nothing is shown until the work reports progress (loading a fitted state shows no bar)."""
+    if not sys.stderr.isatty():
+        last: list[Optional[str]] = [None]
 
-        # stdout lines (one per image) go above the bar only when stdout is the same terminal
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                      TextColumn("{task.fields[message]}"), console=Console(stderr=True),
-                      transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False) as bar:
-            task = bar.add_task(label, total=None, message="")
-
-            def show(done: int, total: int, message: str) -> None:
-                bar.update(task, completed=done, total=total or None, message=safe_display(message)[:50])
-            yield show
+        def plain(done: int, total: int, message: str) -> None:
+            stage = message.split(" ", 1)[0]
+            if stage != last[0]:
+                last[0] = stage
+                print(f"{label}: {safe_display(message)}", file=sys.stderr, flush=True)
+        yield plain
         return
-    last: list[Optional[str]] = [None]
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    def plain(done: int, total: int, message: str) -> None:
-        stage = message.split(" ", 1)[0]
-        if stage != last[0]:
-            last[0] = stage
-            print(f"{label}: {safe_display(message)}", file=sys.stderr, flush=True)
-    yield plain
+    # stdout lines (one per image) go above the bar only when stdout is the same terminal
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("left  {task.fields[message]}"), console=Console(stderr=True), transient=True,
+                   redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
+    task: list[int] = []
+
+    def show(done: int, total: int, message: str) -> None:
+        if not task:
+            bar.start()
+            task.append(bar.add_task(label, total=None, message=""))
+        bar.update(task[0], completed=done, total=total or None, message=safe_display(message)[:50])
+    try:
+        yield show
+    finally:
+        if task:
+            bar.stop()
