@@ -125,12 +125,13 @@ def update_product(ws: Workspace, name: str, **fields: Any) -> ProductInfo:
 
 
 def delete_product(ws: Workspace, name: str, confirm: str) -> None:
-    """Delete a product, its records and files. `confirm` must repeat the name exactly."""
-    if confirm != name:
-        raise InspectorError(f"the confirmation does not match '{safe_display(name)}' — "
-                             "type the product name exactly to delete it")
+    """Delete a product, its records and files. `confirm` must repeat the name exactly, as
+    given or as stored ("COOKIE" finds product "Cookie"; either spelling confirms)."""
     with ws.session() as s:
         p = get_product_row(s, name)
+        if confirm not in (name, p.name):
+            raise InspectorError(f"the confirmation does not match '{safe_display(p.name)}' — "
+                                 "type the product name exactly to delete it")
         product_id = p.id
         s.delete(p)
     # Rows are gone first: a crash here leaves unreferenced files, never rows without files.
