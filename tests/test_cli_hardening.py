@@ -322,3 +322,17 @@ def test_a_terminal_that_cannot_encode_a_name_gets_it_escaped(tmp_path):
     subprocess.run([*base, "workspace", "init"], env=env, check=True, capture_output=True)
     run = subprocess.run([*base, "products", "add", "café"], env=env, capture_output=True, text=True)
     assert run.returncode == 0 and "caf\\xe9" in run.stdout, run.stderr
+
+
+def test_engine_that_cannot_run_is_refused_before_any_work(toy, images, monkeypatch):
+    spec = registry.EngineSpec("needsweights", "test", "needs weights", "test_calibration:MeanDiffModel",
+                               registry.Requirements(),
+                               lambda s: registry.Availability(False, "weights not found — import them"))
+    monkeypatch.setitem(registry.ENGINES, "needsweights", spec)
+    for args in (("fit", "toy", "--engine", "needsweights"),
+                 ("inspect", "toy", images / "test", "--engine", "needsweights")):
+        before = tree_snapshot(toy.workspace)
+        code, out, err = toy(*args)
+        assert code == 1 and "not available: weights not found" in err
+        assert "calibrating" not in err  # refused before the fit started, not after its first step
+        assert tree_snapshot(toy.workspace) == before

@@ -22,7 +22,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.engine:
         product_svc.check_engine(args.engine)
     ws = open_ws(args)
-    product_svc.get_product(ws, args.product)
+    info = product_svc.get_product(ws, args.product)
+    product_svc.check_engine_runs(args.engine or info.engine, info.engine_settings)
     device = _resolve_device(args.device)
     with progress_bar("fit") as progress:
         det = engine_state.fit_product(ws, args.product, engine=args.engine, device=device, progress=progress)
@@ -69,7 +70,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         product_svc.check_engine(args.engine)
     overlays = check_output_dir(args.save_overlays, "overlay folder") if args.save_overlays else None
     ws = open_ws(args)
-    product_svc.get_product(ws, args.product)
+    info = product_svc.get_product(ws, args.product)
+    product_svc.check_engine_runs(args.engine or info.engine, info.engine_settings)
     device = _resolve_device(args.device)
     batch = check_batch(args.paths)
     with progress_bar("fit") as progress:

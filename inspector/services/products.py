@@ -23,6 +23,16 @@ def check_engine(engine: str) -> str:
     return engine
 
 
+def check_engine_runs(engine: str, settings: Optional[dict[str, Any]] = None) -> None:
+    """Refuse, before any work, an engine that cannot run here (e.g. VLAD without its weights)."""
+    from ..core.errors import EngineUnavailable
+    from ..engines.registry import get_engine
+
+    status = get_engine(check_engine(engine)).availability(dict(settings or {}))
+    if not status.ok:
+        raise EngineUnavailable(f"engine '{engine}' is not available: {status.reason}")
+
+
 def _same_name(session: Session, name: str, exclude_id: Optional[int] = None) -> Optional[Product]:
     """The product whose name has the same key as `name` (products are few: compare them all)."""
     key = name_key(name)
