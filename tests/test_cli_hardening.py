@@ -166,14 +166,11 @@ def test_unexpected_error_is_one_line_and_a_log(cli, tmp_path, monkeypatch):
         cli("products", "list")
 
 
-def test_closed_pipe_is_not_a_traceback(tmp_path):
+def test_closed_pipe_is_not_a_traceback(cli, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path)}
-    ws = tmp_path / "ws"
-    subprocess.run([sys.executable, "-m", "inspector", "-w", str(ws), "workspace", "init"], env=env,
-                   check=True, capture_output=True)
-    for i in range(3):
-        subprocess.run([sys.executable, "-m", "inspector", "-w", str(ws), "products", "add", f"p{i}"],
-                       env=env, check=True, capture_output=True)
+    ws = cli.workspace
+    cli("workspace", "init")
+    cli("products", "add", "p0")
     proc = subprocess.Popen([sys.executable, "-m", "inspector", "-w", str(ws), "products", "list"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # the reader (`| head -0`) is gone before anything is written
@@ -316,12 +313,13 @@ def test_more_os_and_database_errors_become_messages():
     assert "at the same moment" in user_message(dup)
 
 
-def test_a_terminal_that_cannot_encode_a_name_gets_it_escaped(tmp_path):
+def test_a_terminal_that_cannot_encode_a_name_gets_it_escaped(cli, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path), "PYTHONIOENCODING": "ascii"}
-    base = [sys.executable, "-m", "inspector", "-w", str(tmp_path / "ws")]
-    subprocess.run([*base, "workspace", "init"], env=env, check=True, capture_output=True)
-    run = subprocess.run([*base, "products", "add", "café"], env=env, capture_output=True, text=True)
+    cli("workspace", "init")
+    run = subprocess.run([sys.executable, "-m", "inspector", "-w", str(cli.workspace), "products", "add", "café"],
+                         env=env, capture_output=True, text=True)
     assert run.returncode == 0 and "caf\\xe9" in run.stdout, run.stderr
+
 
 
 def test_engine_that_cannot_run_is_refused_before_any_work(toy, images, monkeypatch):
