@@ -33,9 +33,9 @@ def fmt_threshold(value: float | None) -> str:
 NAME_MAX_BYTES = 255  # one path component on ext4, NTFS, APFS, XFS
 
 
-def _check_output(path: str | Path, what: str, folder: bool) -> Path:
+def _check_output(path: str | Path, what: str, folder: bool, example: str = "out.txt") -> Path:
     """Refuse an output path that cannot be created (a component too long, a file where a folder
-    is needed, no permission), without creating anything."""
+    is needed, no permission). Leaves nothing behind: only a probe file, removed at once."""
     path = Path(path).expanduser()
     shown = safe_display(path)
     for part in path.parts:
@@ -49,7 +49,7 @@ def _check_output(path: str | Path, what: str, folder: bool) -> Path:
                 raise InspectorError(f"the {what} {shown} is a file — give a folder")
             if not folder and path.is_dir():
                 raise InspectorError(f"the {what} {shown} is a folder — give a file name such as "
-                                     f"{safe_display(path / ('out' + (path.suffix or '.txt')))}")
+                                     f"{safe_display(path / example)}")
         ancestor = path.parent if not folder or not path.exists() else path
         while not ancestor.exists() and ancestor != ancestor.parent:
             ancestor = ancestor.parent
@@ -89,8 +89,8 @@ def at_least(low: int):  # noqa: ANN201 - an argparse type
     return parse
 
 
-def check_output_file(path: str | Path, what: str) -> Path:
-    return _check_output(path, what, folder=False)
+def check_output_file(path: str | Path, what: str, example: str = "out.txt") -> Path:
+    return _check_output(path, what, folder=False, example=example)
 
 
 def check_output_dir(path: str | Path, what: str) -> Path:

@@ -32,7 +32,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # Outputs are checked first: a long evaluation must not end on an unwritable --json path.
     check_engine(args.engine)
     settings = _settings(args.set)
-    json_path = check_output_file(args.json, "JSON file") if args.json else None
+    json_path = check_output_file(args.json, "JSON file", "results.json") if args.json else None
     maps = check_output_dir(args.save_maps, "maps folder") if args.save_maps else None
     device = resolve_device(args.device)
     with progress_bar("eval") as progress:
@@ -54,7 +54,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     check_engine(args.engine)
     settings = _settings(args.set)
-    json_path = check_output_file(args.json, "JSON file") if args.json else None
+    json_path = check_output_file(args.json, "JSON file", "results.json") if args.json else None
     r = run_bench(args.engine, args.size, args.refs, args.n, resolve_device(args.device), args.batch,
                   settings, random_weights=args.random_weights)
     print(f"engine {r['engine']} v{r['engine_version']} on {r['device']} ({r['machine']})"

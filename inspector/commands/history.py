@@ -23,7 +23,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     since = _date(args.since) if args.since else None
     until = _date(args.until) + (timedelta(days=1) if len(args.until) == 10 else timedelta()) \
         if args.until else None
-    csv_path = check_output_file(args.csv, "CSV file") if args.csv else None
+    csv_path = check_output_file(args.csv, "CSV file", "history.csv") if args.csv else None
     ws = open_ws(args)
     records = insp_svc.query_history(ws, product=args.product, verdict=args.verdict, since=since,
                                      until=until, source=args.source, limit=args.limit)
