@@ -85,7 +85,7 @@ def test_fit_inspect_history(cli, mvtec, tmp_path):
     code, out, err = cli("fit", "toy")
     assert code == 0 and "threshold" in out, err
     code, out, err = cli("inspect", "toy", mvtec / "toy/test", "--save-overlays", tmp_path / "ov")
-    assert code == 0 and "8 image(s)" in out  # test/ holds sorted sub-folders: all inspected
+    assert code == 0 and "8 image(s)" in out, err  # test/ holds sorted sub-folders: all inspected
     code, out, err = cli("inspect", "toy", mvtec / "toy/test/good", mvtec / "toy/test/blob",
                          "--save-overlays", tmp_path / "ov")
     assert code == 0, err

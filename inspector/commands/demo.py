@@ -35,10 +35,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ws.close()
     if args.headless:
         return 0
-    from ..launch import has_display, open_window
+    from ..launch import display_problem, open_window
 
-    if not has_display():
-        print("no display here, so the window stays closed; on a desktop, `inspector demo` "
+    problem = display_problem()
+    if problem:  # the figures are printed; a missing or broken display only keeps the window closed
+        print(f"the window stays closed ({problem.split(' — ')[0]}); on a desktop, `inspector demo` "
               "opens it on this workspace")
         return 0
     print("opening the window…")

@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import open_ws
-
-
-def _progress_printer(label: str):  # noqa: ANN202
-    def show(done: int, total: int, message: str) -> None:
-        if sys.stderr.isatty():
-            print(f"\r{label}: {message[:60]:<60} {done}/{total}", end="", file=sys.stderr, flush=True)
-    return show
+from ..core.names import safe_display as shown
+from .common import check_output_dir, open_ws, progress_bar
 
 
 def _resolve_device(name: str) -> str:
@@ -25,14 +19,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from ..services import engine_state
     from ..services import products as product_svc
 
+    if args.engine:
+        product_svc.check_engine(args.engine)
     ws = open_ws(args)
-    det = engine_state.fit_product(ws, args.product, engine=args.engine,
-                                   device=_resolve_device(args.device), progress=_progress_printer("fit"))
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    info = product_svc.get_product(ws, args.product)
+    product_svc.check_engine_runs(args.engine or info.engine, info.engine_settings)
+    device = _resolve_device(args.device)
+    with progress_bar("fit") as progress:
+        det = engine_state.fit_product(ws, args.product, engine=args.engine, device=device, progress=progress)
     c = det.calibration
-    version = product_svc.get_product(ws, args.product).state_version
-    print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{args.product}'; "
+    info = product_svc.get_product(ws, args.product)
+    version = info.state_version
+    print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{shown(info.name)}'; "
           f"saved as fitted state v{version}")
     print(f"threshold {c.threshold:.4f} for a {c.target_frr:.1%} false-reject target "
           f"({len(c.good_scores)} held-out good scores, method {c.method})")
@@ -43,7 +41,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         from ..services.references import list_references
 
         refs = list_references(ws, args.product)
-        names = ", ".join(f"#{refs[i].id} {refs[i].original_name}" for i in c.suspect_references if i < len(refs))
+        names = ", ".join(f"#{refs[i].id} {shown(refs[i].original_name)}" for i in c.suspect_references
+                          if i < len(refs))
         print(f"check these references: held out, they scored far above the others, so they were "
               f"left out of the threshold (remove them if they are not good parts): {names}")
     counts, edges = histogram(c.good_scores, bins=min(10, max(1, len(c.good_scores))))
@@ -63,39 +62,48 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from ..services.inspect import detector_for, inspect_paths
+    from ..services import products as product_svc
+    from ..services.inspect import check_batch, detector_for, inspect_paths
 
+    # Every input is checked before the product may be refitted (a new state version) or recorded.
+    if args.engine:
+        product_svc.check_engine(args.engine)
+    overlays = check_output_dir(args.save_overlays, "overlay folder") if args.save_overlays else None
     ws = open_ws(args)
+    info = product_svc.get_product(ws, args.product)
+    product_svc.check_engine_runs(args.engine or info.engine, info.engine_settings)
     device = _resolve_device(args.device)
-    det, note = detector_for(ws, args.product, args.engine, device, progress=_progress_printer("fit"))
-    if sys.stderr.isatty() and note:
-        print(file=sys.stderr)
+    batch = check_batch(args.paths)
+    with progress_bar("fit") as progress:
+        det, note = detector_for(ws, args.product, args.engine, device, progress=progress)
     if note:
         print(note)
     n = ng = 0
     times = []
     skipped = []
-    for item in inspect_paths(ws, args.product, args.paths, det, source="batch",
-                              record=not args.no_record, save_overlays=args.save_overlays,
-                              station=args.station, operator=args.operator):
-        if item.error:
-            skipped.append(item)
-            print(f"SKIPPED  {item.path}: {item.error}")
-            continue
-        r = item.result
-        n += 1
-        ng += r.is_ng
-        times.append(r.timings_ms["total"])
-        where = f"  {len(r.regions)} region(s)" if r.is_ng else ""
-        print(f"{r.verdict}  {r.score:8.4f}  (thr {r.threshold:.4f})  {r.timings_ms['total']:6.1f} ms  "
-              f"{item.path}{where}")
+    with progress_bar("inspect") as progress:
+        for item in inspect_paths(ws, args.product, args.paths, det, source="batch",
+                                  record=not args.no_record, save_overlays=overlays,
+                                  station=args.station, operator=args.operator, named=batch,
+                                  progress=progress if len(batch) > 1 else None):
+            if item.error:
+                skipped.append(item)
+                print(f"SKIPPED  {shown(item.path)}: {shown(item.error)}")
+                continue
+            r = item.result
+            n += 1
+            ng += r.is_ng
+            times.append(r.timings_ms["total"])
+            where = f"  {len(r.regions)} region(s)" if r.is_ng else ""
+            print(f"{r.verdict}  {r.score:8.4f}  (thr {r.threshold:.4f})  {r.timings_ms['total']:6.1f} ms  "
+                  f"{shown(item.path)}{where}")
     times.sort()
     median = f"; median {times[len(times) // 2]:.1f} ms/image" if times else ""
     print(f"{n} image(s): {n - ng} OK, {ng} NG ({ng / max(n, 1):.1%}){median}"
           + ("" if args.no_record or not n else "; recorded in history")
           + (f"; {len(skipped)} skipped (unreadable, listed above)" if skipped else ""))
     if skipped and not n:
-        reasons = "; ".join(f"{i.path.name}: {i.error}" for i in skipped[:3])
+        reasons = "; ".join(f"{shown(i.path.name)}: {i.error}" for i in skipped[:3])
         print(f"error: none of the {len(skipped)} image(s) could be read ({reasons}) — "
               "check the files and try again", file=sys.stderr)
         return 1

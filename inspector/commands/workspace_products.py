@@ -6,10 +6,11 @@ import argparse
 import sys
 
 from ..core.errors import InspectorError
+from ..core.names import safe_display as shown
 from ..services import products as product_svc
 from ..services import references as ref_svc
 from ..storage.workspace import init_workspace
-from .common import fmt_threshold, open_ws, workspace_dir
+from .common import fmt_threshold, open_ws, progress_bar, workspace_dir
 
 
 def _parse_tags(items: list[str]) -> dict[str, str]:
@@ -30,12 +31,13 @@ def cmd_workspace_init(args: argparse.Namespace) -> int:
 
 
 def cmd_products_add(args: argparse.Namespace) -> int:
+    tags = _parse_tags(args.tag)
+    product_svc.check_engine(args.engine)  # inputs before the workspace is touched
     ws = open_ws(args)
-    p = product_svc.create_product(ws, args.name, description=args.description,
-                                   tags=_parse_tags(args.tag), defect_words=args.defect or [],
-                                   engine=args.engine)
-    print(f"product '{p.name}' created (engine {p.engine}); "
-          f"add good images with `inspector refs add \"{p.name}\" FOLDER`")
+    p = product_svc.create_product(ws, args.name, description=args.description, tags=tags,
+                                   defect_words=args.defect or [], engine=args.engine)
+    print(f"product '{shown(p.name)}' created (engine {p.engine}); "
+          f"add good images with `inspector refs add \"{shown(p.name)}\" FOLDER`")
     return 0
 
 
@@ -44,62 +46,64 @@ def cmd_products_list(args: argparse.Namespace) -> int:
     if not items:
         print("no products yet; create one with `inspector products add NAME`")
         return 0
-    width = max(len(p.name) for p in items)
+    width = max(len(shown(p.name)) for p in items)
     print(f"{'name':<{width}}  {'refs':>5}  {'engine':<10}  threshold")
     for p in items:
-        print(f"{p.name:<{width}}  {p.n_references:>5}  {p.engine:<10}  {fmt_threshold(p.threshold)}")
+        print(f"{shown(p.name):<{width}}  {p.n_references:>5}  {shown(p.engine):<10}  {fmt_threshold(p.threshold)}")
     return 0
 
 
 def cmd_products_show(args: argparse.Namespace) -> int:
     ws = open_ws(args)
     p = product_svc.get_product(ws, args.name)
-    print(f"name:          {p.name}")
-    print(f"description:   {p.description}")
-    print(f"tags:          {', '.join(f'{k}={v}' for k, v in p.tags.items()) or '-'}")
-    print(f"defect words:  {', '.join(p.defect_words) or '-'}")
-    print(f"engine:        {p.engine}")
+    print(f"name:          {shown(p.name)}")
+    print(f"description:   {shown(p.description)}")
+    print(f"tags:          {shown(', '.join(f'{k}={v}' for k, v in p.tags.items())) or '-'}")
+    print(f"defect words:  {shown(', '.join(p.defect_words)) or '-'}")
+    print(f"engine:        {shown(p.engine)}")
     print(f"threshold:     {fmt_threshold(p.threshold)} (target false-reject rate {p.target_frr:.1%})")
     print(f"fitted state:  {'v%d' % p.state_version if p.state_path else 'not fitted'}")
     print(f"references:    {p.n_references}")
     for r in ref_svc.list_references(ws, args.name):
-        print(f"  #{r.id:<5} {r.width}x{r.height}  {r.original_name}  ->  {r.path}")
+        print(f"  #{r.id:<5} {r.width}x{r.height}  {shown(r.original_name)}  ->  {r.path}")
     return 0
 
 
 def cmd_products_rename(args: argparse.Namespace) -> int:
     p = product_svc.rename_product(open_ws(args), args.name, args.new_name)
-    print(f"renamed to '{p.name}'")
+    print(f"renamed to '{shown(p.name)}'")
     return 0
 
 
 def cmd_products_delete(args: argparse.Namespace) -> int:
     ws = open_ws(args)
-    product_svc.get_product(ws, args.name)  # unknown product: clear error before prompting
+    name = product_svc.get_product(ws, args.name).name  # unknown product: clear error before prompting
     confirm = args.confirm
     if confirm is None:
         if not sys.stdin.isatty():
-            raise InspectorError(f"deleting '{args.name}' needs confirmation: pass --confirm \"{args.name}\"")
-        confirm = input(f"This deletes '{args.name}', its references and history. "
+            raise InspectorError(f"deleting '{shown(name)}' needs confirmation — pass "
+                                 f"--confirm \"{shown(args.name)}\"")
+        confirm = input(f"This deletes '{shown(name)}', its references and history. "
                         "Type the product name to confirm: ")
     product_svc.delete_product(ws, args.name, confirm)
-    print(f"product '{args.name}' deleted")
+    print(f"product '{shown(name)}' deleted")
     return 0
 
 
 def cmd_refs_add(args: argparse.Namespace) -> int:
     ws = open_ws(args)
-    added, skipped = ref_svc.add_references(ws, args.product, args.paths)
+    with progress_bar("refs") as progress:
+        added, skipped = ref_svc.add_references(ws, args.product, args.paths, progress=progress)
     for msg in skipped:
-        print(f"skipped {msg}")
-    total = product_svc.get_product(ws, args.product).n_references
-    print(f"added {len(added)} reference image(s) to '{args.product}' ({total} in all)")
+        print(f"skipped {shown(msg)}")
+    p = product_svc.get_product(ws, args.product)
+    print(f"added {len(added)} reference image(s) to '{shown(p.name)}' ({p.n_references} in all)")
     return 0
 
 
 def cmd_refs_list(args: argparse.Namespace) -> int:
     for r in ref_svc.list_references(open_ws(args), args.product):
-        print(f"#{r.id:<5} {r.width}x{r.height}  {r.original_name}  ->  {r.path}")
+        print(f"#{r.id:<5} {r.width}x{r.height}  {shown(r.original_name)}  ->  {r.path}")
     return 0
 
 

@@ -45,6 +45,17 @@ _OS_ERRORS = {
     "ENOTDIR": ("a path component is not a folder", "check the path"),
     "EISDIR": ("a folder was given where a file was expected", "check the path"),
     "EIO": ("the drive reported an input/output error", "check the drive or cable; copy the workspace elsewhere"),
+    "ENOTEMPTY": ("a folder to be replaced is not empty (another Inspector may be writing the same product)",
+                  "wait for the other command or window to finish, then try again"),
+    "EEXIST": ("a file or folder of that name already exists", "remove it or choose another name"),
+    "EMFILE": ("too many files are open in this process", "inspect fewer files at once, or raise the limit (ulimit -n)"),
+    "ENFILE": ("the system has too many files open", "close other programs and try again"),
+    "ELOOP": ("a path has too many symbolic links (a link loop?)", "check the links in the path"),
+    "EBUSY": ("a file or folder is in use", "close the program using it and try again"),
+    "ETXTBSY": ("a file is in use", "close the program using it and try again"),
+    "EXDEV": ("a file cannot be moved across drives", "keep the workspace and its temporary files on one drive"),
+    "ENODEV": ("the drive is not available", "reconnect the drive and try again"),
+    "ESTALE": ("the network drive lost the file", "reconnect the network drive and try again"),
 }
 
 # sqlite message fragment -> (what happened, what to do)
@@ -61,6 +72,10 @@ _DB_ERRORS = {
     "readonly database": ("the workspace database is read-only", "check the permissions of inspector.db and its folder"),
     "unable to open database": ("the workspace database cannot be opened", "check that the folder exists and is writable"),
     "disk i/o error": ("the drive reported an input/output error", "check the drive; copy the workspace elsewhere"),
+    "unique constraint failed": ("another Inspector stored the same item at the same moment",
+                                 "run the command again; what is already stored is kept"),
+    "foreign key constraint failed": ("the product was changed or deleted by another Inspector meanwhile",
+                                      "check `inspector products list` and run the command again"),
 }
 
 

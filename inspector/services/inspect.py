@@ -60,19 +60,42 @@ def detector_for(ws: Workspace, product: str, engine: Optional[str] = None, devi
     return engine_state.load_detector(ws, product, device), ""
 
 
+def check_batch(paths: Sequence[str | Path]) -> list[tuple[Path, str]]:
+    """The (file, name) pairs of a batch, refused unless at least one image decodes.
+
+    Call it before `detector_for`: a batch that cannot be inspected must not refit the product
+    (a new state version, a moved threshold). Later unreadable files are skipped one by one.
+    """
+    named = expand_with_names(paths)
+    reasons: list[str] = []
+    for f, _name in named:
+        try:
+            load_image(f)
+            return named
+        except (ImageError, OSError) as exc:
+            reasons.append(user_message(exc) or str(exc))
+    if len(named) == 1:
+        raise ImageError(reasons[0])
+    raise ImageError(f"none of the {len(named)} image(s) could be read ({'; '.join(reasons[:3])}) — "
+                     "check the files and try again")
+
+
 def inspect_paths(ws: Workspace, product: str, paths: Sequence[str | Path], detector: Detector,
                   source: str = "batch", record: bool = True, save_overlays: Optional[Path] = None,
                   station: str = "", operator: str = "", progress: Optional[ProgressFn] = None,
-                  cancel: Optional[CancelFn] = None) -> Iterator[InspectedImage]:
-    """Inspect and record each image; an unreadable one is yielded with `error` set and skipped."""
-    named = expand_with_names(paths)
+                  cancel: Optional[CancelFn] = None,
+                  named: Optional[list[tuple[Path, str]]] = None) -> Iterator[InspectedImage]:
+    """Inspect and record each image; an unreadable one is yielded with `error` set and skipped.
+    `named`: the pairs from `check_batch`, so the paths are not expanded twice."""
+    named = expand_with_names(paths) if named is None else named
     files = [f for f, _ in named]
     if save_overlays is not None:
         save_overlays = Path(save_overlays)
         try:
             save_overlays.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InspectorError(f"cannot create overlay folder {save_overlays}: {exc.strerror}") from None
+            raise InspectorError(f"cannot create the overlay folder {save_overlays}: "
+                                 f"{user_message(exc) or exc}") from None
     for i, (f, name) in enumerate(named):
         check_cancel(cancel)
         report(progress, i, len(files), f"inspecting {name}")

@@ -8,31 +8,68 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..core.errors import ConflictError, InspectorError, NotFoundError
+from ..core.names import MAX_NAME, clean_name, name_key, safe_display  # noqa: F401 - MAX_NAME re-exported
 from ..storage.models import Product, ReferenceImage
 from ..storage.workspace import Workspace
 from .records import ProductInfo
 
-MAX_NAME = 120
+
+def check_engine(engine: str) -> str:
+    """`engine` when the registry knows it; otherwise an error listing the known ones."""
+    from ..engines.registry import ENGINES
+
+    if engine not in ENGINES:
+        raise InspectorError(f"unknown engine '{safe_display(engine)}' — use one of: {', '.join(ENGINES)}")
+    return engine
 
 
-def _clean_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise InspectorError("product name is empty")
-    if len(name) > MAX_NAME:
-        raise InspectorError(f"product name is longer than {MAX_NAME} characters")
-    if any(c in name for c in "/\\\0"):
-        raise InspectorError("product name may not contain / or \\")
-    return name
+def check_engine_runs(engine: str, settings: Optional[dict[str, Any]] = None) -> None:
+    """Refuse, before any work, an engine that cannot run here (e.g. VLAD without its weights)."""
+    from ..core.errors import EngineUnavailable
+    from ..engines.registry import get_engine
+
+    status = get_engine(check_engine(engine)).availability(dict(settings or {}))
+    if not status.ok:
+        raise EngineUnavailable(f"engine '{engine}' is not available: {status.reason}")
+
+
+def _same_name(session: Session, name: str, exclude_id: Optional[int] = None) -> Optional[Product]:
+    """The product whose name has the same key as `name` (products are few: compare them all)."""
+    key = name_key(name)
+    for p in session.scalars(select(Product).order_by(Product.id)):
+        if p.id != exclude_id and name_key(p.name) == key:
+            return p
+    return None
+
+
+def _check_new_name(session: Session, name: str, exclude_id: Optional[int] = None) -> str:
+    """The cleaned name, refused when another product's name has the same key."""
+    other = _same_name(session, name, exclude_id)
+    if other is not None:
+        shown = safe_display(other.name)
+        why = "" if other.name == name.strip() else \
+            " (names that differ only in case, accent encoding or invisible characters are the same)"
+        raise ConflictError(f"a product named '{shown}' already exists{why} — choose another name, "
+                            f"or use `inspector products show \"{shown}\"`")
+    return clean_name(name)
 
 
 def get_product_row(session: Session, name: str) -> Product:
+    """The product named `name`, in any spelling with the same key (case, NFC/NFD, invisible)."""
     product = session.scalar(select(Product).where(Product.name == name))
-    if product is None:
-        names = session.scalars(select(Product.name).order_by(Product.name)).all()
-        hint = f"; known products: {', '.join(names)}" if names else "; create it with `inspector products add NAME`"
-        raise NotFoundError(f"unknown product '{name}'{hint}")
-    return product
+    if product is not None:
+        return product
+    key = name_key(name)
+    rows = session.scalars(select(Product).order_by(Product.name)).all()
+    matches = [p for p in rows if name_key(p.name) == key]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:  # an older workspace may hold two such names: ask for the exact one
+        raise NotFoundError(f"'{safe_display(name)}' matches several products "
+                            f"({', '.join(safe_display(p.name) for p in matches)}) — type the exact name")
+    known = [safe_display(p.name) for p in rows]
+    hint = f" — known products: {', '.join(known)}" if known else " — create it with `inspector products add NAME`"
+    raise NotFoundError(f"unknown product '{safe_display(name)}'{hint}")
 
 
 def _info(session: Session, p: Product) -> ProductInfo:
@@ -49,10 +86,9 @@ def _info(session: Session, p: Product) -> ProductInfo:
 def create_product(ws: Workspace, name: str, description: str = "",
                    tags: Optional[dict[str, Any]] = None, defect_words: Optional[list[str]] = None,
                    engine: str = "standalone") -> ProductInfo:
-    name = _clean_name(name)
+    check_engine(engine)
     with ws.session() as s:
-        if s.scalar(select(Product.id).where(Product.name == name)) is not None:
-            raise ConflictError(f"a product named '{name}' already exists")
+        name = _check_new_name(s, name)
         p = Product(name=name, description=description, tags=dict(tags or {}),
                     defect_words=list(defect_words or []), engine=engine, engine_settings={},
                     target_frr=0.01, state_version=0)
@@ -72,12 +108,9 @@ def get_product(ws: Workspace, name: str) -> ProductInfo:
 
 
 def rename_product(ws: Workspace, name: str, new_name: str) -> ProductInfo:
-    new_name = _clean_name(new_name)
     with ws.session() as s:
         p = get_product_row(s, name)
-        if new_name != name and s.scalar(select(Product.id).where(Product.name == new_name)):
-            raise ConflictError(f"a product named '{new_name}' already exists")
-        p.name = new_name
+        p.name = _check_new_name(s, new_name, exclude_id=p.id)  # "cookie" -> "Cookie" is allowed
         s.flush()
         return _info(s, p)
 
@@ -91,6 +124,8 @@ def update_product(ws: Workspace, name: str, **fields: Any) -> ProductInfo:
         raise InspectorError(f"cannot update product field(s): {', '.join(sorted(unknown))}")
     if "target_frr" in fields and not 0.0 < float(fields["target_frr"]) < 0.5:
         raise InspectorError("target false-reject rate must be between 0 and 0.5 (e.g. 0.01 for 1%)")
+    if "engine" in fields:
+        check_engine(fields["engine"])
     with ws.session() as s:
         p = get_product_row(s, name)
         for key, value in fields.items():
@@ -100,11 +135,13 @@ def update_product(ws: Workspace, name: str, **fields: Any) -> ProductInfo:
 
 
 def delete_product(ws: Workspace, name: str, confirm: str) -> None:
-    """Delete a product, its records and files. `confirm` must repeat the name exactly."""
-    if confirm != name:
-        raise InspectorError(f"to delete product '{name}', confirm by typing its name exactly")
+    """Delete a product, its records and files. `confirm` must repeat the name exactly, as
+    given or as stored ("COOKIE" finds product "Cookie"; either spelling confirms)."""
     with ws.session() as s:
         p = get_product_row(s, name)
+        if confirm not in (name, p.name):
+            raise InspectorError(f"the confirmation does not match '{safe_display(p.name)}' — "
+                                 "type the product name exactly to delete it")
         product_id = p.id
         s.delete(p)
     # Rows are gone first: a crash here leaves unreferenced files, never rows without files.
