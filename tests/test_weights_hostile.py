@@ -1,21 +1,27 @@
-"""Hostile safetensors headers: each is one corrupt file with its reason, never a traceback,
-and never breaks listing, verifying, importing or fitting the other models."""
+"""Hostile weights: safetensors headers that are one corrupt file with its reason (never a
+traceback, never breaking list/verify/import/fit of the other models), and archives that
+would unpack too much (zip and tar.gz bombs, too many entries, a full disk) refused before
+anything is written."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import struct
+import tarfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from inspector.core.errors import EngineUnavailable
-from inspector.weights import cli
+from inspector.weights import archives, cli
 from inspector.weights.importer import import_path
 from inspector.weights.layouts import LayoutError, read_tensor_shapes
 from inspector.weights.loaders import locate
-from inspector.weights.manifest import load_manifest
+from inspector.weights.manifest import WeightsError, load_manifest
 from inspector.weights.safetensors_header import SafetensorsError, read_header
 from inspector.weights.verify import quick_file_problem
 from weights_fixtures import copy_tree, isolate_env, manifest_text, tiny_models
@@ -179,3 +185,133 @@ def test_cli_import_of_a_hostile_file_is_a_message(env, capsys, tmp_path):
     out = capsys.readouterr().out
     assert "not a valid safetensors file (header is nested too deeply)" in out
     assert not (root / "tiny-clip-2").exists() or not any((root / "tiny-clip-2").iterdir())
+
+
+# --- archives ---------------------------------------------------------------------------------
+
+def _deflate_zeros(prefix: bytes, zeros: int, chunk: int = 1 << 20) -> tuple[bytes, int]:
+    """(raw deflate stream, crc32) of prefix + `zeros` zero bytes, made in well under a second:
+    after a full flush the compressor starts afresh, so every zero chunk compresses alike."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(bytes(chunk)) + c.flush(zlib.Z_FULL_FLUSH)
+    n, rest = divmod(zeros, chunk)
+    crc, zero_chunk = zlib.crc32(prefix), bytes(chunk)
+    for _ in range(n):
+        crc = zlib.crc32(zero_chunk, crc)
+    crc = zlib.crc32(bytes(rest), crc)
+    return head + block * n + c.compress(bytes(rest)) + c.flush(), crc
+
+
+def _zip_one(path: Path, name: str, stream: bytes, crc: int, size: int) -> Path:
+    """A zip holding one deflated entry, written field by field (sizes as given)."""
+    raw = name.encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(stream), size,
+                        len(raw), 0) + raw
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(stream),
+                          size, len(raw), 0, 0, 0, 0, 0, 0) + raw
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(stream), 0)
+    path.write_bytes(local + stream + central + end)
+    return path
+
+
+def _zip_bomb(path: Path, size: int = 1 << 30) -> Path:
+    stream, crc = _deflate_zeros(b"", size)
+    return _zip_one(path, "sam_vit_b_01ec64.pth", stream, crc, size)
+
+
+def _tar_gz_bomb(path: Path, size: int = 1 << 30) -> Path:
+    info = tarfile.TarInfo("weights/open_clip_pytorch_model.bin")
+    info.size = size
+    stream, crc = _deflate_zeros(info.tobuf(format=tarfile.GNU_FORMAT), size + 1024)
+    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + stream
+                     + struct.pack("<II", crc, (512 + size + 1024) & 0xFFFFFFFF))
+    return path
+
+
+def _nothing_left(root: Path) -> bool:
+    return not root.exists() or not any(root.iterdir())
+
+
+def test_zip_bomb_is_refused_before_extracting(tmp_path, monkeypatch, tmp_path_factory):
+    root, _ = isolate_env(monkeypatch, tmp_path, tiny_models(tmp_path_factory))
+    bomb = _zip_bomb(tmp_path / "weights.zip")
+    assert bomb.stat().st_size < 2 << 20
+    with zipfile.ZipFile(bomb) as z:  # a real zip: the standard library reads it
+        assert z.getinfo("sam_vit_b_01ec64.pth").file_size == 1 << 30
+    written = []
+    real_open = open
+
+    def watching_open(file, mode="r", *a, **k):
+        if "w" in str(mode) and str(file).startswith(str(root)):
+            written.append(file)
+        return real_open(file, mode, *a, **k)
+
+    monkeypatch.setattr("builtins.open", watching_open)
+    with pytest.raises(WeightsError, match=r"compression ratio over 200:1.*nothing was imported"):
+        import_path(bomb)
+    assert written == [] and _nothing_left(root)
+
+
+def test_tar_gz_bomb_is_refused_from_its_first_header(tmp_path, monkeypatch, tmp_path_factory):
+    root, _ = isolate_env(monkeypatch, tmp_path, tiny_models(tmp_path_factory))
+    bomb = _tar_gz_bomb(tmp_path / "weights.tar.gz")
+    assert bomb.stat().st_size < 2 << 20
+    with pytest.raises(WeightsError, match="compression ratio over 200:1"):
+        import_path(bomb)
+    assert _nothing_left(root)
+
+
+def test_cli_refuses_a_zip_bomb_with_a_message(tmp_path, monkeypatch, tmp_path_factory, capsys):
+    root, _ = isolate_env(monkeypatch, tmp_path, tiny_models(tmp_path_factory))
+    bomb = _zip_bomb(tmp_path / "weights.zip")
+    assert cli.main(["models", "import", str(bomb)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: weights.zip: refused") and "zip bomb" in err
+    assert "Traceback" not in err and _nothing_left(root)
+
+
+def test_archive_bounds_total_size_entry_count_and_free_space(env, tmp_path, monkeypatch):
+    tiny, root, manifest = env
+    before = sorted(p.name for p in root.iterdir())
+    carried = tmp_path / "carried.zip"
+    with zipfile.ZipFile(carried, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(tiny.sam, "sam/" + tiny.sam.name)
+        for i in range(5):
+            z.writestr(f"notes/{i}.txt", "x")
+    size = tiny.sam.stat().st_size + 5
+
+    monkeypatch.setattr(archives, "MAX_TOTAL_BYTES", size - 1)
+    with pytest.raises(WeightsError, match="would unpack to more than"):
+        import_path(carried, manifest=manifest, root=root)
+    monkeypatch.setattr(archives, "MAX_TOTAL_BYTES", 64 << 30)
+
+    monkeypatch.setattr(archives, "MAX_MEMBERS", 5)
+    with pytest.raises(WeightsError, match="more than 5 entries"):
+        import_path(carried, manifest=manifest, root=root)
+    monkeypatch.setattr(archives, "MAX_MEMBERS", 10_000)
+
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda p: real_usage(p)._replace(free=archives.FREE_MARGIN_BYTES + size))
+    with pytest.raises(WeightsError, match="not enough free space.*free some space"):
+        import_path(carried, manifest=manifest, root=root)
+    assert sorted(p.name for p in root.iterdir()) == before  # no staging or unpack folders
+
+    monkeypatch.setattr(shutil, "disk_usage", real_usage)
+    results = {r.model_id: r for r in import_path(carried, manifest=manifest, root=root)}
+    assert results["tiny-sam"].status in ("installed", "already-installed")
+
+
+def test_an_archive_that_grows_after_its_check_stops_at_the_declared_size(tmp_path):
+    small = tmp_path / "a.zip"
+    with zipfile.ZipFile(small, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("w.bin", bytes(1000))
+    plan = archives.plan_archive(small)
+    with zipfile.ZipFile(small, "w", zipfile.ZIP_DEFLATED) as z:  # swapped under us
+        z.writestr("w.bin", bytes(5 << 20))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with pytest.raises(WeightsError, match="more data than the 1000 bytes its header declares"):
+        archives.extract_archive(small, dest, plan=plan)
+    assert sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) <= 1000

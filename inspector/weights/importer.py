@@ -17,7 +17,7 @@ from typing import Iterator, Optional
 
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from . import layouts
-from .archives import extract_archive, is_archive
+from .archives import check_free_space, extract_archive, is_archive, plan_archive
 from .locations import resolve
 from .manifest import FileSpec, Manifest, ModelSpec, WeightsError
 from .verify import (VERIFIED, VerifyCache, check_folder, check_model, quick_file_problem,
@@ -203,7 +203,7 @@ def import_path(path: os.PathLike | str, *, manifest: Optional[Manifest] = None,
 
     Returns one ImportResult per model file/folder found (status installed, already-installed,
     corrupt or unknown). Raises WeightsError when the path does not exist or an archive is
-    unsafe or unreadable; nothing is copied then.
+    unsafe, unreadable, a zip bomb or too large for the disk; nothing is copied then.
     """
     manifest, root = resolve(manifest, root)
     src = Path(path).expanduser()
@@ -211,10 +211,12 @@ def import_path(path: os.PathLike | str, *, manifest: Optional[Manifest] = None,
         raise WeightsError(f"{src}: not found; give a weights file, a folder or a .zip/.tar.gz")
     cache = VerifyCache(root)
     if is_archive(src):
+        plan = plan_archive(src)  # sizes, ratios and entries checked before anything is written
+        check_free_space(plan, root)
         root.mkdir(parents=True, exist_ok=True)
         unpacked = Path(tempfile.mkdtemp(prefix=".import-", dir=root))
         try:
-            extract_archive(src, unpacked, cancel)
+            extract_archive(src, unpacked, cancel, plan)
             return _import_tree(unpacked, manifest, root, cache, progress, cancel, label=src)
         finally:
             shutil.rmtree(unpacked, ignore_errors=True)
