@@ -227,7 +227,11 @@ def check_model(spec: ModelSpec, root: Path, full: bool = False,
                 cache: Optional[VerifyCache] = None, progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelFn] = None) -> ModelStatus:
     """Status of one model under the models folder `root` (or in the Hugging Face cache)."""
-    folder = find_model_folder(spec, root)
+    try:
+        folder = find_model_folder(spec, root)
+    except OSError as exc:  # e.g. a folder without read permission: this model only
+        return ModelStatus(spec.id, CORRUPT, root / spec.id, 0,
+                           f"cannot be read ({exc.strerror or exc})")
     if folder is None:
         return ModelStatus(spec.id, MISSING, detail=f"not in {root / spec.id}")
     return check_folder(spec, folder, full, cache if cache is not None else VerifyCache(root),
