@@ -50,8 +50,10 @@ class ArchivePlan:
         return sum(size for _, size in self.files)
 
 
-def _refuse(archive: Path, why: str) -> WeightsError:
-    return WeightsError(f"{archive.name}: refused, {why}; nothing was imported")
+def _refuse(archive: Path, why: str, fix: str = "check where the archive came from") -> WeightsError:
+    return WeightsError(f"{archive.name}: refused, {why}; nothing was imported — {fix}")
+
+_SPLIT = "import the model files or folders one by one"
 
 
 def _safe_relpath(archive: Path, name: str) -> PurePosixPath:
@@ -74,14 +76,14 @@ class _Budget:
         self.count += 1
         self.total += size
         if self.count > MAX_MEMBERS:
-            raise _refuse(self.archive, f"it has more than {MAX_MEMBERS} entries")
+            raise _refuse(self.archive, f"it has more than {MAX_MEMBERS} entries", _SPLIT)
         if self.total > self.max_total:
             raise _refuse(self.archive, f"it would unpack to more than {format_bytes(self.max_total)} "
-                                        f"(at least {format_bytes(self.total)})")
+                                        f"(at least {format_bytes(self.total)})", _SPLIT)
         if stored is not None and size > RATIO_MIN_BYTES and size > MAX_RATIO * max(stored, 1):
             raise _refuse(self.archive, f"entry '{name}' unpacks {format_bytes(stored)} into "
                                         f"{format_bytes(size)} (compression ratio over "
-                                        f"{MAX_RATIO}:1, a zip bomb, not model weights)")
+                                        f"{MAX_RATIO}:1, a zip bomb, not model weights)", _SPLIT)
 
 
 def plan_archive(archive: Path, max_total: Optional[int] = None) -> ArchivePlan:
@@ -100,7 +102,9 @@ def plan_archive(archive: Path, max_total: Optional[int] = None) -> ArchivePlan:
                     rel = _safe_relpath(archive, info.filename)
                     if stat.S_ISLNK(info.external_attr >> 16):
                         raise _refuse(archive, f"entry '{info.filename}' is a link")
-                    if not info.is_dir():
+                    if info.is_dir():
+                        budget.add(info.filename, 0, None)  # folders count as entries too
+                    else:
                         budget.add(info.filename, info.file_size, info.compress_size)
                         files.append((rel, info.file_size))
         else:
@@ -111,14 +115,15 @@ def plan_archive(archive: Path, max_total: Optional[int] = None) -> ArchivePlan:
                     rel = _safe_relpath(archive, m.name)
                     if not (m.isfile() or m.isdir()) or m.issparse():
                         raise _refuse(archive, f"entry '{m.name}' is a link or special file")
+                    budget.add(m.name, m.size if m.isfile() else 0, None)
                     if m.isfile():
-                        budget.add(m.name, m.size, None)
                         files.append((rel, m.size))
                     if compressed and budget.total > RATIO_MIN_BYTES \
                             and budget.total > MAX_RATIO * archive_size:
                         raise _refuse(archive, f"it unpacks {format_bytes(archive_size)} into at "
                                                f"least {format_bytes(budget.total)} (compression "
-                                               f"ratio over {MAX_RATIO}:1, not model weights)")
+                                               f"ratio over {MAX_RATIO}:1, a zip bomb, not model "
+                                               "weights)", _SPLIT)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         raise WeightsError(f"{archive.name}: cannot read the archive ({exc}); is it complete?") from None
     return ArchivePlan(archive, files)
