@@ -164,3 +164,35 @@ def test_completeness_of_every_prefix_of_a_preallocated_file(tmp_path, fmt):
     assert image_completeness(path) == (COMPLETE, "")
     path.write_bytes(data[:-1])  # truncated by one byte
     assert image_completeness(path)[0] == INCOMPLETE
+
+
+def test_an_image_with_a_black_last_row_is_delivered_after_a_quiet_spell(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    picture = _picture(5)
+    picture[0] = 0  # BMP rows are stored bottom-up: the top row is the last bytes of the file
+    data = _encode(picture, "BMP")
+    with HotFolder(drop, settle=SETTLE, suspect_settle=1.0) as source:
+        tmp = drop / ".x.bmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, drop / "x.bmp")  # appears complete at once: could be a preallocated copy
+        start = time.monotonic()
+        frame = source.read(timeout=3.0)
+        waited = time.monotonic() - start
+        assert frame is not None and np.array_equal(frame.image, picture)
+        assert waited >= 1.0  # held back until nothing changed for suspect_settle
+        assert source.read(timeout=3 * SETTLE) is None
+
+
+def test_a_black_last_row_seen_growing_is_not_held_back(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    picture = _picture(6)
+    picture[0] = 0
+    data = _encode(picture, "BMP")
+    with HotFolder(drop, settle=SETTLE, suspect_settle=30.0) as source:
+        thread = threading.Thread(target=slow_writer, args=(drop / "x.bmp", data, 3 * SETTLE))
+        thread.start()
+        frame = source.read(timeout=5.0)  # far less than suspect_settle
+        thread.join()
+        assert frame is not None and np.array_equal(frame.image, picture)
