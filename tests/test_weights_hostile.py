@@ -315,3 +315,16 @@ def test_an_archive_that_grows_after_its_check_stops_at_the_declared_size(tmp_pa
     with pytest.raises(WeightsError, match="more data than the 1000 bytes its header declares"):
         archives.extract_archive(small, dest, plan=plan)
     assert sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) <= 1000
+
+
+def test_folder_loaders_check_every_safetensors_file_first(tmp_path, tmp_path_factory):
+    pytest.importorskip("diffusers")
+    from inspector.weights.loaders import load_diffusers_pipeline
+
+    tiny = tiny_models(tmp_path_factory)
+    folder = copy_tree(tiny.sd, tmp_path / "sd")
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(HOSTILE["list"][0])
+    with pytest.raises(EngineUnavailable, match=r"unet/diffusion_pytorch_model.safetensors is not a "
+                                                r"valid safetensors file \(header is not a JSON "
+                                                r"object\) — re-import it"):
+        load_diffusers_pipeline(folder, "text2img")
