@@ -157,17 +157,21 @@ def test_hot_folder_never_returns_a_half_written_file(tmp_path, monkeypatch):
     drop.mkdir()
     full = _image(5, 256)
     data = encode_png(full)
-    failed_decodes = []
-    real_load = hotfolder_module.load_image
+    refused, decoded = [], []
+    real_check, real_load = hotfolder_module.image_completeness, hotfolder_module.load_image
 
-    def counting_load(path):
-        try:
-            return real_load(path)
-        except Exception:
-            failed_decodes.append(Path(path).stat().st_size)
-            raise
+    def watching_check(path):
+        state, why = real_check(path)
+        if state != "complete":
+            refused.append(Path(path).stat().st_size)
+        return state, why
 
-    monkeypatch.setattr(hotfolder_module, "load_image", counting_load)
+    def watching_load(path):
+        decoded.append(Path(path).stat().st_size)
+        return real_load(path)
+
+    monkeypatch.setattr(hotfolder_module, "image_completeness", watching_check)
+    monkeypatch.setattr(hotfolder_module, "load_image", watching_load)
 
     def slow_camera():
         with open(drop / "part.png", "wb") as f:
@@ -183,7 +187,8 @@ def test_hot_folder_never_returns_a_half_written_file(tmp_path, monkeypatch):
         writer.join()
         assert frame is not None and frame.name == "part.png"
         assert np.array_equal(frame.image, full)
-        assert failed_decodes and all(size < len(data) for size in failed_decodes)
+        assert refused and all(size < len(data) for size in refused)  # seen, judged incomplete
+        assert decoded == [len(data)]  # only the complete file was decoded
         assert source.read(timeout=0.3) is None
 
 

@@ -139,3 +139,159 @@ def save_png(path: Path, array: np.ndarray) -> None:
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# --- completeness of a file that may still be being written (hot folders) -------------------
+
+COMPLETE, INCOMPLETE, SUSPECT = "complete", "incomplete", "suspect"
+_TAIL = 16  # bytes at the end of the pixel data that a not-yet-filled file still has as zeros
+_TIFF_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+
+
+def _png_completeness(data: bytes) -> tuple[str, str]:
+    import struct
+    import zlib
+
+    pos = 8
+    while True:
+        if pos + 12 > len(data):
+            return INCOMPLETE, "PNG ends before its IEND chunk"
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        if length > 0x7FFFFFFF or not ctype.isalpha() or (pos == 8 and ctype != b"IHDR"):
+            return INCOMPLETE, f"PNG chunk at byte {pos} is not written yet (or damaged)"
+        end = pos + 12 + length
+        if end > len(data):
+            return INCOMPLETE, "PNG ends inside a chunk"
+        if zlib.crc32(data[pos + 4:end - 4]) != struct.unpack(">I", data[end - 4:end])[0]:
+            return INCOMPLETE, f"PNG chunk {ctype.decode()} at byte {pos} fails its CRC (not fully written)"
+        if ctype == b"IEND":
+            return COMPLETE, ""
+        pos = end
+
+
+def _jpeg_completeness(data: bytes) -> tuple[str, str]:
+    pos = 2
+    while True:  # marker segments up to the first scan (their lengths skip EXIF thumbnails)
+        if pos + 4 > len(data):
+            return INCOMPLETE, "JPEG ends inside its headers"
+        if data[pos] != 0xFF:
+            return INCOMPLETE, f"JPEG header at byte {pos} is not written yet (or damaged)"
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return INCOMPLETE, "JPEG ends before its image data"
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        seglen = (data[pos + 2] << 8) | data[pos + 3]
+        if seglen < 2:
+            return INCOMPLETE, f"JPEG header at byte {pos} is not written yet (or damaged)"
+        pos += 2 + seglen
+        if marker == 0xDA:
+            break
+    # entropy-coded data never holds FF D9 (an FF there is followed by 00 or a restart marker)
+    if data.rfind(b"\xff\xd9", pos) < 0:
+        return INCOMPLETE, "JPEG has no end-of-image marker after its image data yet"
+    return COMPLETE, ""
+
+
+def _zero_tail(data: bytes, end: int, what: str) -> tuple[str, str]:
+    if not any(data[max(0, end - _TAIL):end]):
+        return SUSPECT, f"the last {what} bytes are still zero (not written yet, or a black edge)"
+    return COMPLETE, ""
+
+
+def _bmp_completeness(data: bytes) -> tuple[str, str]:
+    import struct
+
+    size = len(data)
+    if size < 30:
+        return INCOMPLETE, "BMP header is not written yet"
+    file_size, offset, dib = struct.unpack("<I4xII", data[2:18])
+    if file_size > size:
+        return INCOMPLETE, f"BMP is {size} bytes, its header says {file_size}"
+    if dib == 12:
+        width, height, bpp = struct.unpack("<HH2xH", data[18:26])
+        compression = 0
+    elif dib >= 40 and size >= 34:
+        width, height, _, bpp, compression = struct.unpack("<iiHHI", data[18:34])
+    else:
+        return INCOMPLETE, "BMP header is not written yet (or damaged)"
+    if compression not in (0, 3, 6) or width <= 0 or bpp == 0:
+        return COMPLETE, ""  # run-length or embedded formats: the full decode judges them
+    stride = (width * bpp + 31) // 32 * 4
+    end = offset + stride * abs(height)
+    if end > size:
+        return INCOMPLETE, f"BMP pixel data needs {end} bytes, the file has {size}"
+    last_row = end - stride  # the row written last (the top row of a bottom-up BMP)
+    return _zero_tail(data, last_row + (width * bpp + 7) // 8, "pixel")
+
+
+def _tiff_completeness(data: bytes) -> tuple[str, str]:
+    import struct
+
+    size, e = len(data), "<" if data[:2] == b"II" else ">"
+    ifd = struct.unpack(e + "I", data[4:8])[0]
+    if ifd < 8 or ifd + 2 > size:
+        return INCOMPLETE, "TIFF directory is not written yet"
+    n = struct.unpack(e + "H", data[ifd:ifd + 2])[0]
+    if n == 0 or ifd + 2 + 12 * n + 4 > size:
+        return INCOMPLETE, "TIFF directory is not written yet (or damaged)"
+    tags: dict[int, list[int]] = {}
+    for i in range(n):
+        tag, typ, count, raw = struct.unpack(e + "HHI4s", data[ifd + 2 + 12 * i:ifd + 14 + 12 * i])
+        width = _TIFF_TYPE_BYTES.get(typ, 0) * count
+        where = raw if width <= 4 else None
+        if where is None:
+            at = struct.unpack(e + "I", raw)[0]
+            if at + width > size:
+                return INCOMPLETE, f"TIFF tag {tag} points past the end of the file"
+            where = data[at:at + width]
+        if tag in (273, 279, 324, 325) and typ in (3, 4):
+            fmt = f"{e}{count}{'H' if typ == 3 else 'I'}"
+            tags[tag] = list(struct.unpack(fmt, where[:struct.calcsize(fmt)]))
+    offsets, counts = tags.get(273, tags.get(324)), tags.get(279, tags.get(325))
+    if not offsets or not counts or len(offsets) != len(counts):
+        return INCOMPLETE, "TIFF directory has no complete strip or tile table yet"
+    for o, c in zip(offsets, counts):
+        if c == 0 or o + c > size:
+            return INCOMPLETE, "TIFF image data runs past the end of the file (not written yet)"
+    o, c = max(zip(offsets, counts))
+    return _zero_tail(data, o + c, "image data")
+
+
+def image_completeness(path: str | os.PathLike) -> tuple[str, str]:
+    """Whether an image file is fully written, judged from its bytes (no decoding).
+
+    Returns (COMPLETE, "") ; (INCOMPLETE, why): PNG without a valid IEND (every chunk's CRC is
+    checked), JPEG without an end-of-image marker after its scan data, BMP or TIFF whose
+    header, directory or pixel data is not all inside the file yet; or (SUSPECT, why): the
+    structure is complete but the last pixel bytes are zero, as in a file created at its final
+    size and still being filled (Windows and SMB copies), or in an image with a black last
+    row. Files of other formats are COMPLETE here (the decoder judges them). OSError when the
+    file cannot be read.
+    """
+    import struct
+
+    data = Path(path).read_bytes()
+    if not any(data[:16]):
+        return INCOMPLETE, "nothing written yet"
+    checks = {b"\x89PNG\r\n\x1a\n": _png_completeness, b"\xff\xd8": _jpeg_completeness,
+              b"BM": _bmp_completeness, b"II*\x00": _tiff_completeness, b"MM\x00*": _tiff_completeness}
+    for magic, check in checks.items():
+        if data.startswith(magic):
+            try:
+                return check(data)
+            except (struct.error, IndexError, ValueError, OverflowError):
+                return INCOMPLETE, "its header is not written yet (or damaged)"
+    return COMPLETE, ""
+
+
+def is_complete_image(path: str | os.PathLike) -> bool:
+    """True when `image_completeness` finds nothing missing (SUSPECT counts as incomplete)."""
+    try:
+        return image_completeness(path)[0] == COMPLETE
+    except OSError:
+        return False

@@ -91,7 +91,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{spec.id}: missing")
         elif st.status == CORRUPT:
             bad = True
-            print(f"{spec.id}: CORRUPT at {st.path}: {st.detail}")
+            print(f"{spec.id}: CORRUPT at {st.path}: {st.detail} — re-import it with "
+                  "`inspector models import PATH` or download it again")
         else:
             print(f"{spec.id}: {st.status} ({format_bytes(st.size)}, {st.detail}) at {st.path}")
     return 1 if bad else 0

@@ -17,10 +17,11 @@ from typing import Iterator, Optional
 
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from . import layouts
-from .archives import extract_archive, is_archive
+from .archives import check_free_space, extract_archive, is_archive, plan_archive
 from .locations import resolve
 from .manifest import FileSpec, Manifest, ModelSpec, WeightsError
-from .verify import VERIFIED, VerifyCache, check_folder, check_model, sha256_file
+from .verify import (VERIFIED, VerifyCache, check_folder, check_model, quick_file_problem,
+                     sha256_file)
 
 INSTALLED, ALREADY, CORRUPT, UNKNOWN = "installed", "already-installed", "corrupt", "unknown"
 
@@ -45,6 +46,7 @@ class _Match:
     spec: ModelSpec
     how: str  # "sha256" | "name and size" | "layout" | "file name"
     target: Optional[str] = None  # file name inside the model folder (single-file models)
+    problem: str = ""  # why the file cannot be read, when only its name identified it
 
 
 def find_candidates(folder: Path) -> Iterator[tuple[Path, bool]]:
@@ -96,7 +98,7 @@ def identify_file(path: Path, manifest: Manifest) -> tuple[Optional[_Match], str
         sig = layouts.file_signature(path)
     except layouts.LayoutError as exc:
         if by_name:  # the right name but unreadable: the user's copy of that model is damaged
-            return _Match(by_name[0][0], "file name", by_name[0][1].name), ""
+            return _Match(by_name[0][0], "file name", by_name[0][1].name, str(exc)), ""
         return None, f"not model weights Inspector knows ({exc})"
     hits = [m for m in single if layouts.matches_layout(sig, m.kind, m.layout)]
     if len(hits) > 1:
@@ -153,6 +155,12 @@ def place_folder(staging: Path, target: Path) -> None:
 def _install(source: Path, match: _Match, root: Path, cache: VerifyCache,
              progress: Optional[ProgressFn], cancel: Optional[CancelFn]) -> ImportResult:
     spec = match.spec
+    if match.problem:  # nothing to copy: say why, whatever is installed already
+        fspec = next((f for f in spec.files if f.name == match.target), None)
+        why = quick_file_problem(source, fspec) or match.problem
+        return ImportResult(source, spec.id, CORRUPT, None,
+                            f"{source.name} looks like {spec.id} ({match.how}) but is corrupt: "
+                            f"{why}; nothing was installed")
     existing = check_model(spec, root, cache=cache)
     if existing.status == VERIFIED and existing.path is not None:
         return ImportResult(source, spec.id, ALREADY, existing.path,
@@ -195,7 +203,7 @@ def import_path(path: os.PathLike | str, *, manifest: Optional[Manifest] = None,
 
     Returns one ImportResult per model file/folder found (status installed, already-installed,
     corrupt or unknown). Raises WeightsError when the path does not exist or an archive is
-    unsafe or unreadable; nothing is copied then.
+    unsafe, unreadable, a zip bomb or too large for the disk; nothing is copied then.
     """
     manifest, root = resolve(manifest, root)
     src = Path(path).expanduser()
@@ -203,10 +211,12 @@ def import_path(path: os.PathLike | str, *, manifest: Optional[Manifest] = None,
         raise WeightsError(f"{src}: not found; give a weights file, a folder or a .zip/.tar.gz")
     cache = VerifyCache(root)
     if is_archive(src):
+        plan = plan_archive(src)  # sizes, ratios and entries checked before anything is written
+        check_free_space(plan, root)
         root.mkdir(parents=True, exist_ok=True)
         unpacked = Path(tempfile.mkdtemp(prefix=".import-", dir=root))
         try:
-            extract_archive(src, unpacked, cancel)
+            extract_archive(src, unpacked, cancel, plan)
             return _import_tree(unpacked, manifest, root, cache, progress, cancel, label=src)
         finally:
             shutil.rmtree(unpacked, ignore_errors=True)

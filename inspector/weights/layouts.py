@@ -31,14 +31,13 @@ def read_tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     {'model': ...} wrapper is unwrapped and a 'module.' prefix dropped.
     """
     path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
+    if path.suffix.lower() == ".safetensors":
+        from .safetensors_header import tensor_shapes  # validates the header; reads no data
 
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-        except Exception as exc:  # safetensors raises its own error types
-            raise LayoutError(f"{path.name}: not a readable safetensors file ({exc})") from None
+        shapes = tensor_shapes(path)
+        if not shapes:
+            raise LayoutError(f"{path.name}: contains no tensors")
+        return shapes
     import torch
 
     try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 from ..core.errors import EngineUnavailable
 from .locations import resolve
 from .manifest import Manifest, ManifestError, ModelSpec
+from .safetensors_header import SafetensorsError, read_header
 from .verify import CORRUPT, MISSING, check_model, quick_file_problem
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -241,6 +242,17 @@ def _check_folder(folder: Union[str, os.PathLike], marker: str, what: str) -> Pa
     if not (folder / marker).is_file():
         raise EngineUnavailable(f"{what}: {folder} is not a model folder (no {marker}); "
                                 "run `inspector models import PATH`")
+    for weights in sorted(folder.rglob("*.safetensors")):  # before transformers/diffusers parse them
+        try:
+            read_header(weights)
+        except SafetensorsError as exc:
+            rel = weights.relative_to(folder).as_posix()
+            raise EngineUnavailable(f"{what} in {folder}: {rel} is not a valid safetensors file "
+                                    f"({exc.reason}) — re-import it with `inspector models "
+                                    "import PATH`") from None
+        except OSError as exc:
+            raise EngineUnavailable(f"{what} in {folder}: {weights.name} cannot be read "
+                                    f"({exc.strerror or exc})") from None
     return folder
 
 

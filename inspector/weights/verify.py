@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 import tempfile
 import time
 import zipfile
@@ -28,6 +27,7 @@ from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from . import layouts
 from .locations import find_model_folder
 from .manifest import FileSpec, ModelSpec
+from .safetensors_header import SafetensorsError, read_header
 
 MISSING, PRESENT, VERIFIED, CORRUPT = "missing", "present", "verified", "corrupt"
 CACHE_NAME = ".verify-cache.json"
@@ -121,23 +121,11 @@ def sha256_file(path: Path, progress: Optional[ProgressFn] = None,
     return h.hexdigest()
 
 
-def _safetensors_problem(path: Path, size: int) -> Optional[str]:
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            return "too short for a safetensors file"
-        (n,) = struct.unpack("<Q", head)
-        if n > min(size - 8, 100 << 20):
-            return "not a safetensors file (bad header length)"
-        try:
-            header = json.loads(f.read(n))
-        except ValueError:
-            return "not a safetensors file (unreadable header)"
-    ends = [v["data_offsets"][1] for k, v in header.items()
-            if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
-    expected = 8 + n + max(ends, default=0)
-    if expected != size:
-        return f"truncated or padded: header describes {expected} bytes, file has {size}"
+def _safetensors_problem(path: Path) -> Optional[str]:
+    try:
+        read_header(path)
+    except SafetensorsError as exc:
+        return f"not a valid safetensors file ({exc.reason})"
     return None
 
 
@@ -152,7 +140,7 @@ def quick_file_problem(path: Path, fspec: Optional[FileSpec] = None) -> Optional
         return "empty file"
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        return _safetensors_problem(path, size)
+        return _safetensors_problem(path)
     if suffix in layouts.TORCH_SUFFIXES:
         if zipfile.is_zipfile(path):
             try:
@@ -239,7 +227,11 @@ def check_model(spec: ModelSpec, root: Path, full: bool = False,
                 cache: Optional[VerifyCache] = None, progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelFn] = None) -> ModelStatus:
     """Status of one model under the models folder `root` (or in the Hugging Face cache)."""
-    folder = find_model_folder(spec, root)
+    try:
+        folder = find_model_folder(spec, root)
+    except OSError as exc:  # e.g. a folder without read permission: this model only
+        return ModelStatus(spec.id, CORRUPT, root / spec.id, 0,
+                           f"cannot be read ({exc.strerror or exc})")
     if folder is None:
         return ModelStatus(spec.id, MISSING, detail=f"not in {root / spec.id}")
     return check_folder(spec, folder, full, cache if cache is not None else VerifyCache(root),
@@ -249,7 +241,21 @@ def check_model(spec: ModelSpec, root: Path, full: bool = False,
 def check_folder(spec: ModelSpec, folder: Path, full: bool, cache: VerifyCache,
                  progress: Optional[ProgressFn] = None,
                  cancel: Optional[CancelFn] = None) -> ModelStatus:
-    """Status of `spec`'s files in `folder` (quick checks, or full ones when `full`)."""
+    """Status of `spec`'s files in `folder` (quick checks, or full ones when `full`).
+
+    Never raises for what is on disk: an unreadable file makes this one model corrupt, so
+    listing or verifying the others goes on.
+    """
+    try:
+        return _check_folder(spec, folder, full, cache, progress, cancel)
+    except OSError as exc:
+        where = Path(exc.filename).name if exc.filename else folder.name
+        return ModelStatus(spec.id, CORRUPT, folder, 0,
+                           f"{where}: cannot be read ({exc.strerror or exc})")
+
+
+def _check_folder(spec: ModelSpec, folder: Path, full: bool, cache: VerifyCache,
+                  progress: Optional[ProgressFn], cancel: Optional[CancelFn]) -> ModelStatus:
     found, missing = _present_files(spec, folder)
     size = sum(p.stat().st_size for p, _ in found)
     files = [p for p, _ in found]
