@@ -73,6 +73,9 @@ def record_inspection(ws: Workspace, product: str, result: InspectionResult, *, 
     except DBAPIError as exc:
         ws.discard_unreferenced(created)  # no row was committed: none of its files stays
         raise ws.database_error(exc, nothing) from None
+    except OSError as exc:
+        ws.discard_unreferenced(created)
+        raise ws.write_error(exc, folder, nothing) from None
     except BaseException:
         ws.discard_unreferenced(created)
         raise
