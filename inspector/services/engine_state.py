@@ -37,8 +37,9 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 FIT_LOCK_TIMEOUT_S = 15 * 60.0  # a second fit of one product waits this long for the first
-FRR_MIN, FRR_MAX = 0.0001, 0.5  # 0.01 % .. 50 %: below, a threshold cannot be estimated from a
-                                # few good images; above, most good parts would be rejected
+# 0.01 % .. 20 % (the Products tab's slider stops there too): below, no threshold can be estimated
+# from a few good images; above, a line would reject a fifth of its good parts.
+FRR_MIN, FRR_MAX = 0.0001, 0.2
 
 
 def _versions_on_disk(state_root: Path) -> list[int]:
@@ -204,12 +205,14 @@ def set_target_frr(ws: Workspace, product: str, target_frr: float) -> Calibratio
             raise ws.write_error(exc, path.parent) from None
         try:
             product_svc.update_product(ws, product, target_frr=target, threshold=cal.threshold)
-        except DBAPIError as exc:
+        except BaseException as exc:
             try:
                 atomic_write_bytes(path, before)  # the row kept the old threshold: so does the file
             except OSError:
                 pass
-            raise ws.database_error(exc) from None
+            if isinstance(exc, DBAPIError):
+                raise ws.database_error(exc) from None
+            raise
     finally:
         lock.release()
     with _cache_lock:
