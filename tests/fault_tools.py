@@ -120,8 +120,10 @@ def rows_have_files(root: Path) -> int:
 
 
 def leftovers(root: Path) -> list[str]:
-    """Temp files/folders and state versions that no row names, anywhere under products/."""
+    """Temp files/folders (in .tmp/ or anywhere under products/) and state versions above the
+    one their product's row names."""
     found = [p.relative_to(root).as_posix() for p in (root / "products").rglob(".tmp-*")]
+    found += [p.relative_to(root).as_posix() for p in (root / ".tmp").glob("*")]
     con = sqlite3.connect(root / "inspector.db")
     try:
         states = {r for (r,) in con.execute("SELECT state_path FROM products") if r}

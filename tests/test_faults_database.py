@@ -72,28 +72,41 @@ def test_workspace_init_on_random_bytes(tmp_path, capsys):
     assert code == 1 and "is not a folder — choose a folder" in err
 
 
-def test_damaged_page_is_refused_with_recovery_steps(fitted, capsys, monkeypatch):
-    """Garbage over one page of the database (here the last: index or table data)."""
+def _damage_page_of(root, table):  # noqa: ANN001, ANN202
+    """Garbage over the root page of `table` (all changes merged into the file first)."""
     import os
 
-    root, src = fitted
-    register_meandiff(monkeypatch)
-    for _ in range(3):  # a few more pages
-        _cli(capsys, root, "inspect", "p", src / "bad", "--device", "cpu")
     db = root / "inspector.db"
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0  # all merged into the file
-    page, count = con.execute("PRAGMA page_size").fetchone()[0], con.execute("PRAGMA page_count").fetchone()[0]
+    assert con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+    size = con.execute("PRAGMA page_size").fetchone()[0]
+    (page,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
     con.close()
     with open(db, "r+b") as f:
-        f.seek(page * (count - 1))
-        f.write(os.urandom(page))
+        f.seek(size * (page - 1))
+        f.write(os.urandom(size))
+
+
+def test_damaged_core_table_is_refused_at_open_with_recovery_steps(fitted, capsys):
+    root, src = fitted
+    _damage_page_of(root, "reference_images")
     before = _files(root)
     for args in (["products", "list"], ["history"], ["refs", "add", "p", src / "good"]):
         code, _, err = _cli(capsys, root, *args)
         assert code == 1, (args, err)
         assert "is damaged" in err and ".recover" in err and "restore inspector.db from a backup" in err, err
     assert _files(root) == before
+
+
+def test_damaged_history_page_is_a_message_where_it_is_met(fitted, capsys, monkeypatch):
+    """Opening checks only the small core tables (in constant time); a damaged history page is
+    reported by the command that reads it, as damage with the way out, not a traceback."""
+    root, src = fitted
+    register_meandiff(monkeypatch)
+    _damage_page_of(root, "inspections")
+    code, _, err = _cli(capsys, root, "history")
+    assert code == 1 and "damaged" in err and "restore inspector.db from a backup" in err, err
+    assert "Traceback" not in err
 
 
 def test_newer_schema_is_refused_without_switching_the_journal_mode(tmp_path):

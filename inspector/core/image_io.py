@@ -153,17 +153,20 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder, fsync, then rename.
+def atomic_write_bytes(path: Path, data: bytes, temp_dir: Path | None = None) -> None:
+    """Write `data` to `path` via a temp file, fsync, then rename.
 
-    A failure (full disk, read-only folder, kill) never leaves a half-written `path`; a kill
-    may leave a `.tmp-<pid>-*` file, which opening the workspace removes.
+    The temp file is in `temp_dir` (on the same drive; a workspace keeps one folder for them,
+    so a cleanup never has to search) or else beside `path`. A failure (full disk, read-only
+    folder, kill) never leaves a half-written `path`; a kill may leave a `.tmp-<pid>-*` file.
     """
     from .faults import fault_point
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fault_point("write.open", path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), dir=path.parent)
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), dir=temp_dir or path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; keep the usual permissions

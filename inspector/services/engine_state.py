@@ -32,8 +32,8 @@ _cache: dict[tuple[str, str, int, str], Detector] = {}
 _cache_lock = threading.Lock()
 
 
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+def _write_json(path: Path, data: dict, temp_dir: Optional[Path] = None) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode(), temp_dir)
 
 
 FIT_LOCK_TIMEOUT_S = 15 * 60.0  # a second fit of one product waits this long for the first
@@ -88,7 +88,8 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
     final = state_root / f"v{version}"
     try:
         state_root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=state_root))
+        ws.temp_dir.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=ws.temp_dir))
     except OSError as exc:
         raise ws.write_error(exc, state_root, "the fitted state was not changed") from None
     try:
@@ -200,14 +201,14 @@ def set_target_frr(ws: Workspace, product: str, target_frr: float) -> Calibratio
             raise InspectorError(f"fitted state of '{product}' is unreadable ({exc}) — refit with "
                                  f"`inspector fit \"{product}\"`") from None
         try:
-            _write_json(path, cal.to_json())
+            _write_json(path, cal.to_json(), ws.temp_dir)
         except OSError as exc:
             raise ws.write_error(exc, path.parent) from None
         try:
             product_svc.update_product(ws, product, target_frr=target, threshold=cal.threshold)
         except BaseException as exc:
             try:
-                atomic_write_bytes(path, before)  # the row kept the old threshold: so does the file
+                atomic_write_bytes(path, before, ws.temp_dir)  # the row kept the old threshold: so does the file
             except OSError:
                 pass
             if isinstance(exc, DBAPIError):

@@ -6,7 +6,8 @@ Layout:
     <root>/products/<product id>/inspections/<yyyy-mm-dd>/<sha256[:20]><suffix>
     <root>/products/<product id>/state/v<N>/          fitted engine state + calibration
     <root>/.locks/product-<id>.lock                   held while a fit of that product runs
-Files are written first (temp + rename, content hash in the name); rows are committed after.
+    <root>/.tmp/                                      temp files and folders being written
+Files are written first (temp in .tmp/ + rename, content hash in the name); rows are committed after.
 What a crash can leave behind (temp files, a never-committed state version, the folder of a
 product whose delete was cut short) is removed when the workspace is next opened.
 """
@@ -33,6 +34,7 @@ from . import database
 from .models import Detector, Inspection, Product, ReferenceImage, Region, SyntheticSample
 
 DB_NAME = "inspector.db"
+TEMP_DIR = ".tmp"
 DELETING_MARK = ".deleting"  # written into a product's folder before its rows are deleted
 FULL_DISK_BYTES = 1 << 20  # below this much free space the database is opened read-only
 FILE_COLUMNS = (ReferenceImage.path, Inspection.image_path, Region.mask_path,
@@ -94,6 +96,11 @@ class Workspace:
         return WorkspaceError(f"{user_message(exc) or exc} ({nothing})")
 
     # --- files -----------------------------------------------------------------------------
+    @property
+    def temp_dir(self) -> Path:
+        """Where every write of the workspace puts its temp file before the rename into place."""
+        return self.root / TEMP_DIR
+
     def product_dir(self, product_id: int) -> Path:
         return self.root / "products" / str(product_id)
 
@@ -128,7 +135,7 @@ class Workspace:
         target = folder / f"{digest[:20]}{suffix.lower()}"
         if not target.exists():
             try:
-                atomic_write_bytes(target, data)
+                atomic_write_bytes(target, data, self.temp_dir)
             except OSError as exc:
                 raise self.write_error(exc, folder, nothing) from None
             if created is not None:
@@ -421,7 +428,7 @@ def clean_leftovers(ws: Workspace) -> list[str]:
     temp files and folders of processes that have ended, state versions above the one their
     product's row names (written but never committed; only while no fit of it runs), and the
     folders of products whose delete was cut short. Never fails: a leftover is harmless."""
-    removed: list[str] = []
+    removed: list[str] = _clean_temps(ws, ws.temp_dir)
     try:
         with ws.session() as s:
             rows = {p.id: p.state_version for p in s.scalars(select(Product))}
@@ -438,26 +445,27 @@ def clean_leftovers(ws: Workspace) -> list[str]:
             (folder / DELETING_MARK).unlink()  # a delete that rolled back: the product stays
         except OSError:
             pass
-        removed += _clean_temps(ws, folder)
+        for sub in ("state", "references"):  # where an older Inspector put its temp files
+            removed += _clean_temps(ws, folder / sub)
         removed += _clean_uncommitted_states(ws, pid, rows[pid])
     return removed
 
 
 def _clean_temps(ws: Workspace, folder: Path) -> list[str]:
+    """Temp files and folders directly in `folder` whose writing process has ended."""
     removed = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in [d for d in dirnames if d.startswith(TEMP_PREFIX)] + \
-                    [f for f in filenames if f.startswith(TEMP_PREFIX)]:
-            if name in dirnames:
-                dirnames.remove(name)
-            if temp_owner_alive(name):
-                continue
-            path = Path(dirpath) / name
-            try:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-            except OSError:
-                continue
-            removed.append(path.relative_to(ws.root).as_posix())
+    try:
+        entries = [p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return removed
+    for path in entries:
+        if temp_owner_alive(path.name):
+            continue
+        try:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError:
+            continue
+        removed.append(path.relative_to(ws.root).as_posix())
     return removed
 
 
