@@ -174,3 +174,17 @@ def test_upgrade_from_0001_keeps_every_row_and_stops_id_reuse(tmp_path, monkeypa
     assert products.create_product(ws, "r").id == q.id + 1  # not reused
     assert len(references.list_references(ws, "p")) == 4
     ws.close()
+
+
+def test_read_only_open_reads_and_refuses_writes_clearly(fitted):
+    from inspector.services import inspections, products
+
+    root, _ = fitted
+    db_before = (root / "inspector.db").read_bytes()
+    ws = open_workspace(root, read_only=True)
+    assert [p.name for p in products.list_products(ws)] == ["p"]
+    assert len(inspections.query_history(ws, "p")) == 1
+    with pytest.raises(WorkspaceError, match="opened read-only, so nothing can be changed"):
+        products.create_product(ws, "q")
+    ws.close()
+    assert (root / "inspector.db").read_bytes() == db_before

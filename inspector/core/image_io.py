@@ -124,8 +124,9 @@ def temp_prefix() -> str:
     return f"{TEMP_PREFIX}{os.getpid()}-"
 
 
-def temp_owner_alive(name: str) -> bool:
-    """False when `name` is a temp file or folder whose writing process has ended (or is unknown)."""
+def temp_owner_alive(name: str, age_s: float = 0.0) -> bool:
+    """False when `name` is a temp file or folder whose writing process has ended (or is unknown);
+    `age_s` is how long ago it was last modified (used where processes cannot be asked)."""
     rest = name[len(TEMP_PREFIX):]
     pid_text, sep, _ = rest.partition("-")
     if not sep or not pid_text.isdigit():
@@ -133,8 +134,8 @@ def temp_owner_alive(name: str) -> bool:
     pid = int(pid_text)
     if pid == os.getpid():
         return True
-    if os.name == "nt":  # os.kill would terminate the process there; assume it may still be alive
-        return True
+    if os.name == "nt":  # os.kill would terminate the process there: judge by age instead
+        return age_s < 3600
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -18,6 +18,7 @@ import errno
 import os
 import shutil
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -79,9 +80,10 @@ class Workspace:
                 yield s
         except DBAPIError as exc:
             if self.read_only and "readonly" in str(exc.orig).lower():
-                raise WorkspaceError(f"{self.read_only_reason or 'the workspace was opened read-only'}, "
-                                     "so nothing can be changed — free some space on that drive and "
-                                     "try again (nothing was changed)") from None
+                reason = self.read_only_reason or "the workspace was opened read-only"
+                fix = ("free some space on that drive and try again" if "full" in reason
+                       else "open it for writing to change it")
+                raise WorkspaceError(f"{reason}, so nothing can be changed — {fix} (nothing was changed)") from None
             raise
 
     def database_error(self, exc: BaseException, nothing: str = "nothing was changed") -> WorkspaceError:
@@ -459,7 +461,11 @@ def _clean_temps(ws: Workspace, folder: Path) -> list[str]:
     except OSError:
         return removed
     for path in entries:
-        if temp_owner_alive(path.name):
+        try:
+            age = time.time() - path.stat().st_mtime
+        except OSError:
+            continue
+        if temp_owner_alive(path.name, age):
             continue
         try:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
