@@ -112,12 +112,22 @@ def test_second_fit_refuses_clearly_after_the_timeout_and_changes_nothing(fitted
     ws.close()
 
 
-def test_two_refs_add_of_the_same_images_at_once(fitted):
-    """Both processes see the images as new, write them, and pause before committing: one
-    commit wins, the other meets the unique constraint and reports a skip, not an error."""
+def test_two_refs_add_of_the_same_images_at_once(fitted, tmp_path):
+    """Both processes see the images as new, write the first, and meet (a barrier at the fault
+    point) before committing it: one commit wins, the other meets the unique constraint and
+    reports a skip, not an error."""
+    import time
+
     root, src = fitted
-    procs = [cli_child(root, "refs", "add", "p", src / "good", fault="refs.after_file:sleep=1.5")
+    go = tmp_path / "go"
+    images = [src / "good" / "g0.png", src / "good" / "g1.png"]
+    procs = [cli_child(root, "refs", "add", "p", *images, fault=f"refs.after_file:wait={go}")
              for _ in range(2)]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("go.*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(tmp_path.glob("go.*"))) == 2, "the two processes never met"
+    go.touch()
     results = [p.communicate(timeout=120) for p in procs]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err
@@ -126,7 +136,7 @@ def test_two_refs_add_of_the_same_images_at_once(fitted):
     con = sqlite3.connect(root / "inspector.db")
     rows = con.execute("SELECT sha256, COUNT(*) FROM reference_images GROUP BY sha256").fetchall()
     con.close()
-    assert len(rows) == 8 and all(n == 1 for _, n in rows)
+    assert len(rows) == 6 and all(n == 1 for _, n in rows)
     integrity_ok(root)
     rows_have_files(root)
     assert unreferenced_files(root) == []

@@ -7,6 +7,8 @@ INSPECTOR_FAULT names that point. Its value is `<point>[:<action>]`:
     enospc         raise OSError(ENOSPC), as a full disk would
     eacces         raise PermissionError(EACCES), as a read-only folder would
     sleep=<s>      pause <s> seconds (to make two processes overlap in a known place)
+    wait=<file>    create <file>.<pid> (so a test sees this process has arrived), then wait
+                   until <file> exists (a barrier: two processes meet at the same step)
 
 Several points may be given, separated by commas. The points are placed at every step of
 every files-then-row write, so the tests can stop a real process exactly there.
@@ -44,5 +46,13 @@ def fault_point(name: str, path: str | os.PathLike | None = None) -> None:
             raise cls(code, os.strerror(code), None if path is None else os.fspath(path))
         if action.startswith("sleep="):
             time.sleep(float(action.partition("=")[2]))
+            continue
+        if action.startswith("wait="):
+            go = action.partition("=")[2]
+            with open(f"{go}.{os.getpid()}", "w"):
+                pass
+            deadline = time.monotonic() + 60
+            while not os.path.exists(go) and time.monotonic() < deadline:
+                time.sleep(0.02)
             continue
         raise ValueError(f"{ENV}: unknown action '{action}' for point '{name}'")
