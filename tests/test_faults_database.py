@@ -87,6 +87,20 @@ def _damage_page_of(root, table):  # noqa: ANN001, ANN202
         f.write(os.urandom(size))
 
 
+def test_another_programs_database_is_refused_untouched(tmp_path, capsys):
+    root = tmp_path / "ws"
+    root.mkdir()
+    con = sqlite3.connect(root / "inspector.db")
+    con.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+    con.commit()
+    con.close()
+    before = _files(root)
+    for args in (["products", "list"], ["workspace", "init"]):
+        code, _, err = _cli(capsys, root, *args)
+        assert code == 1 and "another program's database (tables photos)" in err, err
+    assert _files(root) == before
+
+
 def test_damaged_core_table_is_refused_at_open_with_recovery_steps(fitted, capsys):
     root, src = fitted
     _damage_page_of(root, "reference_images")

@@ -64,15 +64,20 @@ def read_revision(db_path: Path, immutable: bool = False) -> str | None:
     """The schema revision of a database file, read through a read-only connection, so a
     database this Inspector may not touch is never changed (not even its journal mode).
 
-    Raises sqlite3.DatabaseError for a file that is not a database or is damaged.
+    Raises sqlite3.DatabaseError for a file that is not a database or is damaged, and
+    WorkspaceError for another program's database (tables, but none of Inspector's).
     """
     import sqlite3
 
     params = {"mode": "ro", **({"immutable": "1"} if immutable else {})}
     con = sqlite3.connect(_uri(db_path, **params), uri=True, timeout=BUSY_TIMEOUT_S)
     try:
-        has = con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'").fetchone()
-        if not has:
+        tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "alembic_version" not in tables:
+            if tables - {"sqlite_sequence"}:
+                raise WorkspaceError(
+                    f"{db_path} is another program's database (tables {', '.join(sorted(tables)[:3])}), "
+                    "not Inspector's — choose another folder for the workspace (nothing was changed)")
             return None
         row = con.execute("SELECT version_num FROM alembic_version").fetchone()
         return row[0] if row else None
@@ -95,11 +100,11 @@ def quick_check(engine: Engine) -> str:
     """'ok', or the first problem SQLite finds in the schema and the small core tables, in time
     that does not grow with the history (a whole-file check of a year's history takes seconds)."""
     with engine.connect() as conn:
-        for table in CHECKED_TABLES:
+        present = {n for (n,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+        for table in (t for t in CHECKED_TABLES if t in present):  # an older schema may lack one
             verdict = str(conn.exec_driver_sql(f"PRAGMA quick_check({table})").scalar())
             if verdict != "ok":
                 return verdict
-        conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
     return "ok"
 
 
