@@ -153,6 +153,32 @@ HOLD_WRITE = textwrap.dedent("""
 """)
 
 
+def test_refs_add_waits_for_a_busy_database_with_a_message_then_adds(fitted):
+    from inspector.services import references
+    from inspector.storage.workspace import open_workspace
+
+    root, src = fitted
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITE, str(root / "inspector.db")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    ws = open_workspace(root, busy_timeout_s=30)
+    messages: list[str] = []
+
+    def progress(_done: int, _total: int, message: str) -> None:
+        messages.append(message)
+        if message.startswith("waiting for the workspace database"):  # the other writer finishes
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+
+    added, _ = references.add_references(ws, "p", [src / "good" / "g0.png"], progress=progress)
+    holder.wait(10)
+    assert len(added) == 1 and "waiting for the workspace database: another Inspector is writing to it…" in messages
+    assert len(references.list_references(ws, "p")) == 5
+    ws.close()
+    integrity_ok(root)
+    rows_have_files(root)
+
+
 @pytest.fixture
 def writer_holding_the_database(fitted):
     root, src = fitted
@@ -171,11 +197,13 @@ def test_busy_database_refs_add_says_so_and_leaves_no_file(writer_holding_the_da
 
     root, src = writer_holding_the_database
     new = part_image(src / "new" / "n.png", 999)
-    ws = open_workspace(root, busy_timeout_s=0.3)  # opening only reads: it works while locked
-    with pytest.raises(WorkspaceError, match=r"stayed busy for 0.3 s: another Inspector is writing to it "
+    ws = open_workspace(root, busy_timeout_s=0.6)  # opening only reads: it works while locked
+    messages: list[str] = []
+    with pytest.raises(WorkspaceError, match=r"stayed busy for 0.6 s: another Inspector is writing to it "
                                              r"— wait for it to finish and try again \(n.png was not added\)"):
-        references.add_references(ws, "p", [new])
+        references.add_references(ws, "p", [new], progress=lambda d, t, m: messages.append(m))
     ws.close()
+    assert "waiting for the workspace database: another Inspector is writing to it…" in messages
     assert unreferenced_files(root) == []
     assert list((root / "products").rglob(".tmp-*")) == []
 

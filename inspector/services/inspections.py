@@ -60,7 +60,7 @@ def record_inspection(ws: Workspace, product: str, result: InspectionResult, *, 
             region_rows.append(Region(x0=x0, y0=y0, x1=x1, y1=y1, mask_path=mask_rel, label=reg.label,
                                       score=float(reg.score), area_px=int(reg.area_px)))
         fault_point("inspection.after_masks", folder)
-        with ws.session() as s:
+        with ws.write_session() as s:
             row = Inspection(product_id=product_id, image_path=image_rel, original_name=original_name,
                              source=source, engine_id=result.engine_id,
                              engine_version=result.engine_version, score=float(result.score),

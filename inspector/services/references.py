@@ -112,7 +112,7 @@ def add_references(ws: Workspace, product: str, paths: Sequence[str | Path],
         rel, _ = ws.store_bytes(folder, c.data, c.path.suffix, created, f"{c.path.name} was not added{kept}")
         fault_point("refs.after_file", ws.abs_path(rel))
         try:
-            with ws.session() as s:
+            with ws.write_session(progress) as s:
                 row = ReferenceImage(product_id=product_id, path=rel, sha256=c.digest,
                                      original_name=c.path.name, width=c.width, height=c.height)
                 s.add(row)

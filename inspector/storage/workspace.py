@@ -17,6 +17,7 @@ import errno
 import os
 import shutil
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -35,6 +36,7 @@ from .recovery import clean_leftovers, describe_cleanup, product_folders  # noqa
 
 DB_NAME = "inspector.db"
 TEMP_DIR = ".tmp"
+BUSY_STEP_MS = 250  # one try for the write lock; between tries the wait is reported
 FULL_DISK_BYTES = 1 << 20  # below this much free space the database is opened read-only
 FILE_COLUMNS = (ReferenceImage.path, Inspection.image_path, Region.mask_path,
                 SyntheticSample.image_path, SyntheticSample.mask_path, Detector.weights_path)
@@ -83,6 +85,48 @@ class Workspace:
                        else "open it for writing to change it")
                 raise WorkspaceError(f"{reason}, so nothing can be changed — {fix} (nothing was changed)") from None
             raise
+
+    @contextmanager
+    def write_session(self, progress: Optional[ProgressFn] = None) -> Iterator[Session]:
+        """Like `session`, but the write lock is taken first (BEGIN IMMEDIATE), in short tries:
+        while another process writes, `progress` hears "waiting for the workspace database…",
+        and after `busy_timeout_s` the busy error is raised as a DBAPIError."""
+        if self.read_only:
+            with self.session() as s:
+                yield s
+            return
+        from sqlalchemy.exc import OperationalError
+
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            deadline = time.monotonic() + self.busy_timeout_s
+            said = False
+            raw.execute(f"PRAGMA busy_timeout={BUSY_STEP_MS}")
+            try:
+                while True:
+                    try:
+                        raw.execute("BEGIN IMMEDIATE")
+                        break
+                    except sqlite3.OperationalError as exc:
+                        text = str(exc).lower()
+                        if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                            raise OperationalError("BEGIN IMMEDIATE", (), exc) from None
+                        if not said:
+                            report(progress, 0, 0, "waiting for the workspace database: another "
+                                                   "Inspector is writing to it…")
+                            said = True
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            # pysqlite sees the open transaction and adds no BEGIN of its own; commit ends it.
+            with Session(bind=conn, expire_on_commit=False) as s:
+                try:
+                    yield s
+                    s.commit()
+                except BaseException:
+                    s.rollback()
+                    if raw.in_transaction:
+                        raw.rollback()
+                    raise
 
     def database_error(self, exc: BaseException, nothing: str = "nothing was changed") -> WorkspaceError:
         """A clear message for a database failure during a write (busy, disk full, damaged)."""
