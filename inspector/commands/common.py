@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 from ..core.errors import InspectorError, user_message
 from ..core.names import safe_display
 from ..core.progress import ProgressFn
-from ..storage.workspace import Workspace, default_workspace_dir, open_workspace
+from ..storage.workspace import Workspace, default_workspace_dir, describe_cleanup, open_workspace
 
 
 def workspace_dir(args: argparse.Namespace) -> Path:
@@ -21,7 +21,10 @@ def workspace_dir(args: argparse.Namespace) -> Path:
 
 
 def open_ws(args: argparse.Namespace) -> Workspace:
-    return open_workspace(workspace_dir(args))
+    ws = open_workspace(workspace_dir(args))
+    if ws.cleaned:  # leftovers of an interrupted write, removed on opening: say so in one line
+        print(describe_cleanup(ws.cleaned), file=sys.stderr)
+    return ws
 
 
 def fmt_threshold(value: float | None) -> str:

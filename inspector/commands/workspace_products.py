@@ -9,7 +9,7 @@ from ..core.errors import InspectorError
 from ..core.names import safe_display as shown
 from ..services import products as product_svc
 from ..services import references as ref_svc
-from ..storage.workspace import init_workspace
+from ..storage.workspace import describe_cleanup, init_workspace
 from .common import fmt_threshold, open_ws, progress_bar, workspace_dir
 
 
@@ -25,6 +25,8 @@ def _parse_tags(items: list[str]) -> dict[str, str]:
 
 def cmd_workspace_init(args: argparse.Namespace) -> int:
     ws = init_workspace(workspace_dir(args) if args.path is None else args.path)
+    if ws.cleaned:
+        print(describe_cleanup(ws.cleaned), file=sys.stderr)
     print(f"workspace ready: {ws.root}")
     ws.close()
     return 0

@@ -115,15 +115,68 @@ def encode_png(array: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder, fsync, then rename."""
+TEMP_PREFIX = ".tmp-"
+
+
+def temp_prefix() -> str:
+    """Prefix of this process's temp files: `.tmp-<pid>-`, so a cleanup can tell a dead writer's
+    leftovers from a live writer's work in progress."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
+def temp_owner_alive(name: str, age_s: float = 0.0) -> bool:
+    """False when `name` is a temp file or folder whose writing process has ended (or is unknown);
+    `age_s` is how long ago it was last modified (used where processes cannot be asked)."""
+    rest = name[len(TEMP_PREFIX):]
+    pid_text, sep, _ = rest.partition("-")
+    if not sep or not pid_text.isdigit():
+        return False  # no pid in the name: an older Inspector's leftover
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill would terminate the process there: judge by age instead
+        return age_s < 3600
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it; read once, at import (single-threaded)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def atomic_write_bytes(path: Path, data: bytes, temp_dir: Path | None = None) -> None:
+    """Write `data` to `path` via a temp file, fsync, then rename.
+
+    The temp file is in `temp_dir` (on the same drive; a workspace keeps one folder for them,
+    so a cleanup never has to search) or else beside `path`. A failure (full disk, read-only
+    folder, kill) never leaves a half-written `path`; a kill may leave a `.tmp-<pid>-*` file.
+    """
+    from .faults import fault_point
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fault_point("write.open", path.parent)
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), dir=temp_dir or path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; keep the usual permissions
+                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+            fault_point("write.data", path)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        fault_point("write.before_rename", path)
         os.replace(tmp, path)
     except BaseException:
         try:

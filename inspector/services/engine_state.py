@@ -15,13 +15,16 @@ import threading
 from pathlib import Path
 from typing import Optional
 
+from sqlalchemy.exc import DBAPIError
+
 from ..core.errors import InspectorError
-from ..core.image_io import atomic_write_bytes
+from ..core.faults import fault_point
+from ..core.image_io import atomic_write_bytes, temp_prefix
 from ..core.progress import CancelFn, ProgressFn
 from ..engines.calibrate import fit_and_calibrate, recalibrate
 from ..engines.detector import Calibration, Detector
 from ..engines.registry import get_engine, make_model
-from ..storage.workspace import Workspace
+from ..storage.workspace import Workspace, acquire_lock
 from . import products as product_svc
 from .references import list_references, load_reference_images
 
@@ -29,14 +32,45 @@ _cache: dict[tuple[str, str, int, str], Detector] = {}
 _cache_lock = threading.Lock()
 
 
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+def _write_json(path: Path, data: dict, temp_dir: Optional[Path] = None) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode(), temp_dir)
+
+
+FIT_LOCK_TIMEOUT_S = 15 * 60.0  # a second fit of one product waits this long for the first
+# 0.01 % .. 20 % (the Products tab's slider stops there too): below, no threshold can be estimated
+# from a few good images; above, a line would reject a fifth of its good parts.
+FRR_MIN, FRR_MAX = 0.0001, 0.2
+
+
+def _versions_on_disk(state_root: Path) -> list[int]:
+    try:
+        return [int(p.name[1:]) for p in state_root.iterdir() if p.name[:1] == "v" and p.name[1:].isdigit()]
+    except FileNotFoundError:
+        return []
 
 
 def fit_product(ws: Workspace, product: str, engine: Optional[str] = None, device: str = "cpu",
-                progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> Detector:
-    """Fit and calibrate the product's engine on its references; store it as a new version."""
+                progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
+                lock_timeout_s: float = FIT_LOCK_TIMEOUT_S) -> Detector:
+    """Fit and calibrate the product's engine on its references; store it as a new version.
+
+    One fit of a product runs at a time (a lock file, across processes): a second one waits,
+    saying so through `progress`, and refuses after `lock_timeout_s`. The new version number is
+    above the row's and above every state/v<N> on disk, so a fit killed after its rename never
+    blocks the next one.
+    """
     info = product_svc.get_product(ws, product)
+    lock = ws.product_lock(info.id)
+    acquire_lock(lock, f"waiting for another fit of '{product}' to finish…", lock_timeout_s, progress, cancel)
+    try:
+        return _fit_locked(ws, product, engine, device, progress, cancel)
+    finally:
+        lock.release()
+
+
+def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
+                progress: Optional[ProgressFn], cancel: Optional[CancelFn]) -> Detector:
+    info = product_svc.get_product(ws, product)  # again: a fit we waited for changed it
     engine_id = engine or info.engine
     spec = get_engine(engine_id)
     refs = list_references(ws, product)
@@ -49,26 +83,40 @@ def fit_product(ws: Workspace, product: str, engine: Optional[str] = None, devic
     images = load_reference_images(ws, product)
     model, calibration = fit_and_calibrate(lambda: make_model(engine_id, settings, device), images,
                                            info.target_frr, progress, cancel)
-    version = info.state_version + 1
     state_root = ws.product_dir(info.id) / "state"
-    state_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=state_root))
+    version = max([info.state_version, *_versions_on_disk(state_root)]) + 1
+    final = state_root / f"v{version}"
+    try:
+        state_root.mkdir(parents=True, exist_ok=True)
+        ws.temp_dir.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=ws.temp_dir))
+    except OSError as exc:
+        raise ws.write_error(exc, state_root, "the fitted state was not changed") from None
     try:
         model.save(tmp)
         _write_json(tmp / "calibration.json", calibration.to_json())
         _write_json(tmp / "meta.json", {"engine": engine_id, "engine_version": model.version,
                                         "settings": model.settings, "references": [r.sha256 for r in refs],
                                         "version": version})
-        final = state_root / f"v{version}"
+        fault_point("state.after_write", tmp)
         os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ws.write_error(exc, state_root, "the fitted state was not changed") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    product_svc.update_product(ws, product, engine=engine_id, state_path=ws.rel_path(final),
-                               state_version=version, threshold=calibration.threshold)
-    for old in state_root.glob("v*"):  # keep this version and the one before it
-        if old.name[1:].isdigit() and int(old.name[1:]) < version - 1:
-            shutil.rmtree(old, ignore_errors=True)
+    fault_point("state.after_rename", final)
+    try:
+        product_svc.update_product(ws, product, engine=engine_id, state_path=ws.rel_path(final),
+                                   state_version=version, threshold=calibration.threshold)
+    except DBAPIError as exc:
+        shutil.rmtree(final, ignore_errors=True)  # never committed: nothing refers to it
+        raise ws.database_error(exc, "the fitted state was not changed") from None
+    fault_point("state.after_row", final)
+    for old in _versions_on_disk(state_root):  # keep this version and the one before it
+        if old < version - 1:
+            shutil.rmtree(state_root / f"v{old}", ignore_errors=True)
     detector = Detector(model, calibration, spec.region_label)
     with _cache_lock:
         _cache[(str(ws.root), product, version, device)] = detector
@@ -126,15 +174,48 @@ def get_calibration(ws: Workspace, product: str) -> Optional[Calibration]:
 
 
 def set_target_frr(ws: Workspace, product: str, target_frr: float) -> Calibration:
-    """Move the threshold to a new false-reject target using the stored good scores."""
+    """Move the threshold to a new false-reject target (a fraction, 0.0001 .. 0.5) using the
+    stored good scores. A refused target changes nothing."""
+    try:
+        target = float(target_frr)
+    except (TypeError, ValueError):
+        target = float("nan")
+    if not FRR_MIN <= target <= FRR_MAX:  # also refuses NaN
+        shown = f"{target * 100:g} %" if target == target else repr(target_frr)
+        raise InspectorError(f"false-reject target must be between {FRR_MIN:.2%} and {FRR_MAX:.0%}, "
+                             f"not {shown} — give a percentage such as 1 (for 1 % of good parts "
+                             "rejected); nothing was changed")
     info = product_svc.get_product(ws, product)
     if not info.state_path:
-        product_svc.update_product(ws, product, target_frr=target_frr)
-        raise InspectorError(f"target saved; product '{product}' is not fitted yet, so there is no threshold")
-    folder = ws.abs_path(info.state_path)
-    cal = recalibrate(Calibration.from_json(json.loads((folder / "calibration.json").read_text())), target_frr)
-    _write_json(folder / "calibration.json", cal.to_json())
-    product_svc.update_product(ws, product, target_frr=target_frr, threshold=cal.threshold)
+        raise InspectorError(f"product '{product}' is not fitted yet, so there is no threshold to move — "
+                             f"run `inspector fit \"{product}\"` first (nothing was changed)")
+    lock = ws.product_lock(info.id)  # a fit replacing the state meanwhile would undo this
+    acquire_lock(lock, f"waiting for a fit of '{product}' to finish…", FIT_LOCK_TIMEOUT_S)
+    try:
+        info = product_svc.get_product(ws, product)
+        path = ws.abs_path(info.state_path) / "calibration.json"
+        try:
+            before = path.read_bytes()
+            cal = recalibrate(Calibration.from_json(json.loads(before)), target)
+        except (OSError, ValueError, TypeError) as exc:
+            raise InspectorError(f"fitted state of '{product}' is unreadable ({exc}) — refit with "
+                                 f"`inspector fit \"{product}\"`") from None
+        try:
+            _write_json(path, cal.to_json(), ws.temp_dir)
+        except OSError as exc:
+            raise ws.write_error(exc, path.parent) from None
+        try:
+            product_svc.update_product(ws, product, target_frr=target, threshold=cal.threshold)
+        except BaseException as exc:
+            try:
+                atomic_write_bytes(path, before, ws.temp_dir)  # the row kept the old threshold: so does the file
+            except OSError:
+                pass
+            if isinstance(exc, DBAPIError):
+                raise ws.database_error(exc) from None
+            raise
+    finally:
+        lock.release()
     with _cache_lock:
         for key in [k for k in _cache if k[0] == str(ws.root) and k[1] == product]:
             del _cache[key]

@@ -10,9 +10,11 @@ from typing import Optional
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 
 from ..core.errors import InspectorError, NotFoundError
+from ..core.faults import fault_point
 from ..core.image_io import atomic_write_bytes, encode_png
 from ..core.result import InspectionResult
 from ..storage.models import Inspection, Product, Region
@@ -29,35 +31,56 @@ def record_inspection(ws: Workspace, product: str, result: InspectionResult, *, 
                       image_bytes: Optional[bytes] = None, image_suffix: str = ".png",
                       original_name: str = "", station: str = "", operator: str = "",
                       save_region_masks: bool = True) -> InspectionInfo:
-    """Store the image and region masks (files first), then commit the inspection row."""
+    """Store the image and region masks (files first), then commit the inspection row.
+
+    When the row cannot be committed (busy database, full disk) or a file cannot be written,
+    the files written for it are removed again and a clear WorkspaceError says nothing was
+    recorded.
+    """
     if source not in SOURCES:
         raise InspectorError(f"unknown inspection source '{source}' (one of {', '.join(SOURCES)})")
     with ws.session() as s:
         product_id = get_product_row(s, product).id
     day = datetime.now().strftime("%Y-%m-%d")
     folder = ws.product_dir(product_id) / "inspections" / day
-    image_rel = None
-    if image_bytes is not None:
-        image_rel, _ = ws.store_bytes(folder, image_bytes, image_suffix)
-    region_rows = []
-    for reg in result.regions:
-        mask_rel = None
-        if save_region_masks and reg.mask.size:
-            mask_rel, _ = ws.store_bytes(folder / "regions",
-                                         encode_png(reg.mask.astype(np.uint8) * 255), ".png")
-        x0, y0, x1, y1 = (int(v) for v in reg.box)
-        region_rows.append(Region(x0=x0, y0=y0, x1=x1, y1=y1, mask_path=mask_rel, label=reg.label,
-                                  score=float(reg.score), area_px=int(reg.area_px)))
-    with ws.session() as s:
-        row = Inspection(product_id=product_id, image_path=image_rel, original_name=original_name,
-                         source=source, engine_id=result.engine_id,
-                         engine_version=result.engine_version, score=float(result.score),
-                         verdict=result.verdict, threshold=float(result.threshold),
-                         duration_ms=float(result.timings_ms.get("total", 0.0)),
-                         station=station, operator=operator, flag="", regions=region_rows)
-        s.add(row)
-        s.flush()
-        return _info(row, product)
+    nothing = f"the inspection of {original_name or 'this image'} was not recorded"
+    created: list[str] = []
+    try:
+        image_rel = None
+        if image_bytes is not None:
+            image_rel, _ = ws.store_bytes(folder, image_bytes, image_suffix, created, nothing)
+        fault_point("inspection.after_image", folder)
+        region_rows = []
+        for reg in result.regions:
+            mask_rel = None
+            if save_region_masks and reg.mask.size:
+                mask_rel, _ = ws.store_bytes(folder / "regions", encode_png(reg.mask.astype(np.uint8) * 255),
+                                             ".png", created, nothing)
+            x0, y0, x1, y1 = (int(v) for v in reg.box)
+            region_rows.append(Region(x0=x0, y0=y0, x1=x1, y1=y1, mask_path=mask_rel, label=reg.label,
+                                      score=float(reg.score), area_px=int(reg.area_px)))
+        fault_point("inspection.after_masks", folder)
+        with ws.write_session() as s:
+            row = Inspection(product_id=product_id, image_path=image_rel, original_name=original_name,
+                             source=source, engine_id=result.engine_id,
+                             engine_version=result.engine_version, score=float(result.score),
+                             verdict=result.verdict, threshold=float(result.threshold),
+                             duration_ms=float(result.timings_ms.get("total", 0.0)),
+                             station=station, operator=operator, flag="", regions=region_rows)
+            s.add(row)
+            s.flush()
+            info = _info(row, product)
+    except DBAPIError as exc:
+        ws.discard_unreferenced(created)  # no row was committed: none of its files stays
+        raise ws.database_error(exc, nothing) from None
+    except OSError as exc:
+        ws.discard_unreferenced(created)
+        raise ws.write_error(exc, folder, nothing) from None
+    except BaseException:
+        ws.discard_unreferenced(created)
+        raise
+    fault_point("inspection.after_commit", folder)
+    return info
 
 
 def _info(row: Inspection, product_name: str) -> InspectionInfo:

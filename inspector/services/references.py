@@ -8,8 +8,10 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..core.errors import ImageError, NotFoundError
+from ..core.faults import fault_point
 from ..core.image_io import content_hash, is_image_path, load_image
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from ..storage.models import ReferenceImage
@@ -105,13 +107,32 @@ def add_references(ws: Workspace, product: str, paths: Sequence[str | Path],
         if c.digest in known:
             skipped.append(f"{c.path}: already a reference of '{product}'")
             continue
-        rel, _ = ws.store_bytes(folder, c.data, c.path.suffix)
-        with ws.session() as s:
-            row = ReferenceImage(product_id=product_id, path=rel, sha256=c.digest,
-                                 original_name=c.path.name, width=c.width, height=c.height)
-            s.add(row)
-            s.flush()
-            added.append(_info(row))
+        kept = f"; the {len(added)} image(s) before it were added" if added else ""
+        created: list[str] = []
+        rel, _ = ws.store_bytes(folder, c.data, c.path.suffix, created, f"{c.path.name} was not added{kept}")
+        fault_point("refs.after_file", ws.abs_path(rel))
+        try:
+            with ws.write_session(progress) as s:
+                row = ReferenceImage(product_id=product_id, path=rel, sha256=c.digest,
+                                     original_name=c.path.name, width=c.width, height=c.height)
+                s.add(row)
+                s.flush()
+                info = _info(row)
+        except IntegrityError as exc:
+            ws.discard_unreferenced(created)
+            if "unique" not in str(exc.orig).lower():
+                raise ws.database_error(exc, f"{c.path.name} was not added{kept}") from None
+            skipped.append(f"{c.path}: already a reference of '{product}' (added by another Inspector meanwhile)")
+            known.add(c.digest)
+            continue
+        except DBAPIError as exc:
+            ws.discard_unreferenced(created)  # no row was committed for it: no file stays either
+            raise ws.database_error(exc, f"{c.path.name} was not added{kept}") from None
+        except BaseException:
+            ws.discard_unreferenced(created)
+            raise
+        fault_point("refs.after_commit", ws.abs_path(rel))
+        added.append(info)
         known.add(c.digest)
     report(progress, 2 * len(files), 2 * len(files), "done")
     return added, skipped

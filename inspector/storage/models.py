@@ -23,6 +23,8 @@ class Base(DeclarativeBase):
 
 class Product(Base):
     __tablename__ = "products"
+    # Ids are never reused (migration 0002): a new product must not inherit an old one's folder.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
