@@ -17,6 +17,9 @@ from ..widgets.source_picker import SourcePicker
 from ..workers import run_task
 from .result_panel import ResultPanel
 
+_STUCK: list[LiveSession] = []  # runs whose threads outlived their closed window (never deleted)
+
+
 class LiveTab(QWidget):
     title = "Live"
 
@@ -28,7 +31,11 @@ class LiveTab(QWidget):
         self.counts = {"inspected": 0, "ng": 0}
         self.last_record: Optional[int] = None
         self.last_scored: Optional[Scored] = None
-        self._stopped: list[LiveSession] = []  # stopped runs whose threads may still be ending
+        # stopped runs whose threads may still be ending: kept (with their bridges) until they have
+        self._stopped: list[LiveSession] = []
+        self._reaper = QTimer(self)
+        self._reaper.setInterval(200)
+        self._reaper.timeout.connect(self._reap)
         self.source = SourcePicker(state.settings)
 
         self.start_btn = QPushButton("▶  Start")
@@ -108,9 +115,16 @@ class LiveTab(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(500)
         self.timer.timeout.connect(self._update_rates)
-        state.product_changed.connect(lambda _n: self.stop())
-        state.workspace_changed.connect(self.stop)
+        # bound methods, not lambdas: Qt drops these connections when the tab is destroyed
+        state.product_changed.connect(self._product_changed)
+        state.workspace_changed.connect(self._workspace_changed)
         self._update_counts()
+
+    def _product_changed(self, _name: str) -> None:
+        self.stop()
+
+    def _workspace_changed(self) -> None:
+        self.stop()
 
     def showEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().showEvent(event)
@@ -140,7 +154,7 @@ class LiveTab(QWidget):
         config = LiveConfig(spec=spec, fps=fps, product=self.state.product, device=self.state.device,
                             record_all=self.source.record_all(), station=self.state.station(),
                             operator=self.state.operator())
-        self.bridge = LiveBridge(self)
+        self.bridge = LiveBridge()  # no parent: the session keeps it alive until its threads end
         self.bridge.frame_ready.connect(self._show_frame)
         self.bridge.scored.connect(self._scored)
         self.bridge.status.connect(self._status)
@@ -163,9 +177,9 @@ class LiveTab(QWidget):
         session.stop()  # returns at once; the threads end by themselves
         if bridge is not None:
             bridge.blockSignals(True)  # late frames and results of this run are ignored
-            bridge.deleteLater()
         self.bridge = None
         self._stopped.append(session)
+        self._reaper.start()
         self.timer.stop()
         self.start_btn.setText("▶  Start")
         self.pause_btn.setEnabled(False)
@@ -177,11 +191,21 @@ class LiveTab(QWidget):
             self.panel.banner.clear("Not running", "Press Start (Space)")
         self._update_rates()
 
+    def _reap(self) -> None:
+        """Let go of stopped runs whose threads have ended (here, in the GUI thread)."""
+        self._stopped = [s for s in self._stopped if s.running]
+        if not self._stopped:
+            self._reaper.stop()
+
     def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop and join the live threads (the window is closing)."""
         self.stop()
         for s in self._stopped:
             s.join(timeout)
+        self._reap()
+        _STUCK.extend(self._stopped)  # a thread still in a slow call: its bridge must outlive the tab
         self._stopped.clear()
+        self._reaper.stop()
 
     def toggle_pause(self) -> None:
         if self.session is None:
@@ -192,16 +216,19 @@ class LiveTab(QWidget):
         if paused:
             self.panel.banner.show_message("Paused", "Press Resume (Ctrl+Space) to continue")
 
-    # --- from the live threads --------------------------------------------------------------------
+    # --- from the live threads (queued; a late one from a stopped run is dropped) -----------------
+    def _current(self) -> bool:
+        return self.session is not None and self.bridge is not None and self.sender() is self.bridge
+
     def _show_frame(self) -> None:
-        if self.session is None:
+        if not self._current():
             return
         frame = self.session.take_display_frame()
         if frame is not None:
             self.canvas.set_frame(frame.image)
 
     def _scored(self, s: Scored) -> None:
-        if self.session is None or self.session.paused:
+        if not self._current() or self.session.paused:
             return
         r = s.result
         self.counts["inspected"] += 1
@@ -217,7 +244,7 @@ class LiveTab(QWidget):
         self._update_counts()
 
     def _status(self, kind: str, title: str, detail: str) -> None:
-        if self.session is None:
+        if not self._current():
             return
         if kind == "problem":
             self.panel.banner.show_message(title, detail)
@@ -229,7 +256,7 @@ class LiveTab(QWidget):
             self.rates.setToolTip(detail)
 
     def _ended(self, reason: str) -> None:
-        if self.session is not None:
+        if self._current():
             self.stop(reason)
 
     # --- counters, rates, flags ----------------------------------------------------------------
