@@ -98,14 +98,29 @@ def query_history(ws: Workspace, product: Optional[str] = None, verdict: Optiona
         return [_info(row, name) for row, name in s.execute(q)]
 
 
+FLAG_VERDICT = {"false_reject": "NG", "missed_defect": "OK"}  # the only verdict each flag can correct
+
+
+def flag_allowed(flag: str, verdict: str) -> bool:
+    """A false reject corrects an NG verdict, a missed defect an OK one; clearing always works."""
+    return flag == "" or FLAG_VERDICT.get(flag) == verdict
+
+
 def flag_inspection(ws: Workspace, inspection_id: int, flag: str) -> None:
-    """Operator feedback on a verdict: "false_reject", "missed_defect" or "" to clear."""
+    """Operator feedback on a verdict: "false_reject" (on NG), "missed_defect" (on OK) or "" to clear."""
     if flag not in FLAGS:
-        raise InspectorError(f"flag must be one of {FLAGS}")
+        raise InspectorError(f"flag must be one of {', '.join(f for f in FLAGS if f)} or empty to clear, "
+                             f"not '{flag}'")
     with ws.session() as s:
         row = s.get(Inspection, inspection_id)
         if row is None:
-            raise NotFoundError(f"no inspection #{inspection_id}")
+            raise NotFoundError(f"no inspection #{inspection_id} — check the id in the history")
+        if not flag_allowed(flag, row.verdict):
+            other = "missed_defect" if flag == "false_reject" else "false_reject"
+            raise InspectorError(
+                f"inspection #{inspection_id} is {row.verdict}, so it cannot be a "
+                f"{flag.replace('_', ' ')} (only an {FLAG_VERDICT[flag]} verdict can) — flag it as a "
+                f"{other.replace('_', ' ')} if the verdict was wrong")
         row.flag = flag
 
 

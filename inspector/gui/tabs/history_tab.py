@@ -239,7 +239,7 @@ class HistoryTab(QWidget):
                                    f"{local_time(r.created_at):%Y-%m-%d %H:%M:%S} · {r.engine_id} · "
                                    f"{r.duration_ms:.0f} ms" + (f"<br>{regions}" if regions else "")
                                    + (f"<br><b>Flag: {FLAG_WORDS[r.flag]}</b>" if r.flag else ""))
-        self.panel.set_flag(r.flag)
+        self.panel.set_flag(r.flag, r.verdict)
         run_task(self, load_record_view, self.state.workspace.root, r, hooks=False,
                  on_result=lambda res, rid=r.id: self._show_image(rid, *res),
                  on_error=lambda m, _d: (self.view.set_image(None), setattr(self.view, "empty_text", m)))

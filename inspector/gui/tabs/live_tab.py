@@ -8,10 +8,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from ...services.inspections import flag_inspection
+from ...services.inspections import FLAG_VERDICT, flag_allowed, flag_inspection
 from ..image_view import ImageView
 from ..live_session import LiveBridge, LiveConfig, LiveSession, Scored
 from ..state import AppState
+from ..widgets.error_dialog import show_error
 from ..widgets.live_canvas import LiveCanvas
 from ..widgets.source_picker import SourcePicker
 from ..workers import run_task
@@ -239,7 +240,7 @@ class LiveTab(QWidget):
         self.panel.banner.show_verdict(r.verdict, r.score, r.threshold)
         regions = ", ".join(f"{g.label} {g.score:.2f} ({g.area_px} px)" for g in r.regions[:4])
         self.panel.details.setText(f"{frame}<br>{regions or 'No region above the pixel threshold.'}")
-        self.panel.set_flag("")
+        self.panel.set_flag("", r.verdict)
         self.scored_view.set_image(s.frame.image, s.overlay)
         self._update_counts()
 
@@ -292,7 +293,13 @@ class LiveTab(QWidget):
         scored = self.last_scored
         if scored is None or self.state.workspace is None:
             return
-        self.panel.set_flag(flag)
+        verdict = scored.result.verdict
+        if not flag_allowed(flag, verdict):
+            show_error(self, f"This frame is {verdict}: only an {FLAG_VERDICT[flag]} verdict can be flagged as "
+                             f"a {flag.replace('_', ' ')}.")
+            self.panel.set_flag(self.panel.current_flag(), verdict)
+            return
+        self.panel.set_flag(flag, verdict)
         run_task(self, flag_frame, self.state.workspace, self.state.product, scored, flag,
                  self.state.station(), self.state.operator(), hooks=False,
                  on_result=lambda rec_id, sc=scored: self._flagged(sc, rec_id))
