@@ -126,3 +126,118 @@ def test_flag_buttons_offer_only_the_flag_that_fits_the_verdict(qtbot):
     assert panel.flag_fr.isEnabled() and panel.flag_fr.isChecked() and panel.flag_md.isEnabled()
     panel.set_flag(None, "OK")
     assert not panel.flag_fr.isEnabled() and not panel.flag_md.isEnabled()
+
+
+# --- c. an engine that cannot run is not saved; the status names the engine actually in use ---------
+def _error_boxes(w):
+    from PySide6.QtWidgets import QMessageBox
+
+    return [b for b in w.findChildren(QMessageBox) if b.isVisible()]
+
+
+def test_switching_to_an_engine_without_weights_is_not_saved(qtbot, make_window, fitted_ws, tmp_path,
+                                                             monkeypatch):
+    from inspector.services.products import get_product
+
+    monkeypatch.setenv("INSPECTOR_MODELS_DIR", str(tmp_path / "no-models"))  # VLAD's weights are nowhere
+    w = make_window(fitted_ws)
+    form = w.tab_widgets["products"].form
+    form.engine.setCurrentIndex(form.engine.findData("vlad"))
+    assert form.save_button.isEnabled()
+    form.save_button.click()
+    wait_until(qtbot, lambda: bool(_error_boxes(w)), 30)
+    text = _error_boxes(w)[0].text()
+    assert "not saved" in text and "clip-vit-l-14" in text and "inspector models import" in text
+    assert get_product(w.state.workspace, "washer").engine == "standalone"
+    assert "VLAD" not in w.product_state.text()
+
+
+def test_status_names_the_engine_of_the_fitted_state_in_use(qtbot, make_window, fitted_ws):
+    from inspector.services.products import update_product
+    from inspector.storage.workspace import open_workspace
+
+    ws = open_workspace(fitted_ws)
+    update_product(ws, "washer", engine="vlad")  # chosen (e.g. from the CLI), never fitted
+    ws.close()
+    w = make_window(fitted_ws)
+    header = w.product_state.text()
+    assert "VLAD (CLIP few-shot) · fitted" not in header
+    assert header.startswith("10 reference(s) · Standalone (no weights) · fitted v1")
+    assert "refit needed to switch to VLAD" in header
+    assert w.engine_label.text().startswith("Engine: Standalone (no weights) · fitted v1")
+    assert "Inspections still use Standalone" in w.tab_widgets["products"].fit_status.text()
+
+
+# --- d. a fit made by Live shows in the toolbar and the Products tab at once --------------------------
+def test_live_fitting_a_product_updates_toolbar_and_products_tab(qtbot, make_window, product_ws, demo_data):
+    w = make_window(product_ws)  # 'washer' has references but was never fitted
+    assert "not fitted" in w.product_state.text()
+    tab = w.tab_widgets["live"]
+    tab.set_source("folder", str(demo_data / "test" / "good"), fps=10)
+    tab.start()
+    wait_until(qtbot, lambda: tab.counts["inspected"] > 0, 90)
+    tab.stop()
+    assert "fitted v1" in w.product_state.text()
+    assert "fitted v1" in w.tab_widgets["products"].summary.text()
+    assert w.tab_widgets["products"].threshold.scores  # the histogram of the new calibration
+
+
+# --- e. a new workspace says what to do; the new-workspace dialog takes a new folder name --------------
+def test_new_workspace_shows_no_products_yet_not_no_workspace(qtbot, make_window, tmp_path):
+    w = make_window(tmp_path / "fresh-ws")
+    tab = w.tab_widgets["products"]
+    assert tab.stack.currentWidget() is tab.empty
+    assert tab.empty.label.text() == "No products yet"
+
+
+def test_create_workspace_dialog_accepts_a_new_folder_name(qtbot, make_window, tmp_path):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    w = make_window()
+    dlg = w.create_workspace_dialog()
+    dlg.location.setText(str(tmp_path))
+    dlg.name.setText("line-3")
+    assert not (tmp_path / "line-3").exists()
+    assert dlg.ok.isEnabled() and dlg.problem.isHidden()
+    dlg.ok.click()
+    assert w.state.workspace is not None and w.state.workspace.root == (tmp_path / "line-3").resolve()
+    assert (tmp_path / "line-3" / "inspector.db").is_file()
+    assert w.stack.currentWidget() is w.tabs
+
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("not a workspace")
+    dlg2 = w.create_workspace_dialog()
+    dlg2.location.setText(str(tmp_path))
+    dlg2.name.setText("busy")
+    assert not dlg2.ok.isEnabled() and "already holds other files" in dlg2.problem.text()
+    dlg2.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Cancel).click()
+
+
+# --- f. the outlier warning names the file and goes once that file is removed -----------------------
+def test_outlier_warning_names_the_reference_and_goes_when_it_is_removed(qtbot, make_window, fitted_ws):
+    import json
+
+    from inspector.services.products import get_product
+    from inspector.services.references import list_references
+    from inspector.storage.workspace import open_workspace
+
+    ws = open_workspace(fitted_ws)
+    state = ws.abs_path(get_product(ws, "washer").state_path)
+    refs = list_references(ws, "washer")
+    ws.close()
+    cal = json.loads((state / "calibration.json").read_text())
+    cal["suspect_references"] = [2]  # as fit_and_calibrate leaves it for an outlier third reference
+    (state / "calibration.json").write_text(json.dumps(cal))
+    fitted_order = json.loads((state / "meta.json").read_text())["references"]
+    suspect = next(r for r in refs if r.sha256 == fitted_order[2])
+
+    w = make_window(fitted_ws)
+    tab = w.tab_widgets["products"]
+    note = tab.threshold.note
+    assert not note.isHidden() and suspect.original_name in note.text() and "no. 3" not in note.text()
+    row = next(i for i, r in enumerate(tab.grid.model.refs) if r.id == suspect.id)
+    tab.grid.view.selectionModel().select(tab.grid.model.index(row),
+                                          tab.grid.view.selectionModel().SelectionFlag.Select)
+    tab.remove_selected()
+    assert tab.grid.model.rowCount() == 9
+    assert note.isHidden() and note.text() == ""

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QSpl
 
 from ..core.errors import InspectorError
 from ..storage.workspace import init_workspace, open_workspace
+from .dialogs import NewWorkspaceDialog
 from .settings import get_str
 from .state import AppState
 from .tabs import TABS
@@ -129,10 +130,13 @@ class MainWindow(QMainWindow):
         self.state.set_workspace(ws)
         return True
 
-    def create_workspace_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the new workspace (empty or new)", str(Path.home()))
-        if folder:
-            self.open_path(Path(folder), create=True)
+    def create_workspace_dialog(self) -> NewWorkspaceDialog:
+        """Ask for a location and a new (or empty) folder name, then create the workspace there."""
+        dlg = NewWorkspaceDialog(Path.home(), self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dlg.accepted.connect(lambda: self.open_path(dlg.folder(), create=True))
+        dlg.open()
+        return dlg
 
     def open_workspace_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open workspace folder", str(Path.home()))

@@ -253,8 +253,10 @@ class LiveTab(QWidget):
             self.panel.banner.show_message(title, detail, busy=True)
         elif kind == "ok" and self.panel.banner.state in ("message", "busy"):
             self.panel.banner.show_message("Waiting for the first verdict…", detail, busy=True)
-        elif kind == "note" and detail:
-            self.rates.setToolTip(detail)
+        elif kind == "note":  # the detector is ready: it may have just been fitted for this run
+            self.state.notify_updated()
+            if detail:
+                self.rates.setToolTip(detail)
 
     def _ended(self, reason: str) -> None:
         if self._current():
