@@ -241,3 +241,55 @@ def test_outlier_warning_names_the_reference_and_goes_when_it_is_removed(qtbot, 
     tab.remove_selected()
     assert tab.grid.model.rowCount() == 9
     assert note.isHidden() and note.text() == ""
+
+
+# --- h. History sorts by column, filters flagged rows and shows all products ------------------------
+def test_history_sorts_by_column_filters_flags_and_shows_all_products(qtbot, make_window, tmp_path):
+    import dataclasses
+
+    from PySide6.QtCore import Qt
+
+    from inspector.services.inspections import flag_inspection, record_inspection
+    from inspector.services.products import create_product
+    from inspector.storage.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    create_product(ws, "washer")
+    create_product(ws, "gasket")
+    scores = {"washer": [0.2, 10.5, 2.0], "gasket": [0.7, 3.0]}
+    for product, values in scores.items():
+        for v in values:
+            r = dataclasses.replace(_result("NG" if v >= 1 else "OK"), score=v, threshold=1.0)
+            rec = record_inspection(ws, product, r, source="batch", original_name=f"{product}-{v}.png")
+            if v == 10.5:
+                flag_inspection(ws, rec.id, "false_reject")
+            if v == 0.7:
+                flag_inspection(ws, rec.id, "missed_defect")
+    ws.close()
+    w = make_window(tmp_path / "ws")
+    w.state.select_product("washer")
+    tab = w.tab_widgets["history"]
+    w.show_tab("history")
+    wait_until(qtbot, lambda: tab.model.rowCount() == 3, 30)
+
+    tab.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # Score: as numbers, not as text
+    assert [r.score for r in tab.model.records] == [0.2, 2.0, 10.5]
+    tab.table.selectRow(2)
+    tab.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+    assert [r.score for r in tab.model.records] == [10.5, 2.0, 0.2]
+    assert tab.selected().score == 10.5  # the selection follows its record
+
+    tab.flag.setCurrentIndex(tab.flag.findData("any"))
+    wait_until(qtbot, lambda: tab.model.rowCount() == 1, 30)
+    assert tab.model.records[0].flag == "false_reject"
+
+    tab.product.setCurrentIndex(0)
+    tab.product.activated.emit(0)  # the user picks "All products"
+    wait_until(qtbot, lambda: tab.model.rowCount() == 2, 30)
+    assert {r.product for r in tab.model.records} == {"washer", "gasket"}
+    w.state.notify_products_changed()  # products change, the toolbar product is re-announced
+    qtbot.wait(50)
+    assert tab.product.currentText() == "All products"
+    tab.flag.setCurrentIndex(0)
+    wait_until(qtbot, lambda: tab.model.rowCount() == 5, 30)
+    assert [r.score for r in tab.model.records] == [10.5, 3.0, 2.0, 0.7, 0.2]  # still sorted by score

@@ -73,12 +73,16 @@ def _info(row: Inspection, product_name: str) -> InspectionInfo:
 
 def query_history(ws: Workspace, product: Optional[str] = None, verdict: Optional[str] = None,
                   since: Optional[datetime] = None, until: Optional[datetime] = None,
-                  source: Optional[str] = None, limit: Optional[int] = None) -> list[InspectionInfo]:
-    """Inspections newest first, filtered by product, verdict, [since, until) and source."""
+                  source: Optional[str] = None, limit: Optional[int] = None,
+                  flag: Optional[str] = None) -> list[InspectionInfo]:
+    """Inspections newest first, filtered by product, verdict, [since, until), source and flag
+    ("any" for every flagged row, "false_reject" / "missed_defect" for one kind, "" for unflagged)."""
     if verdict is not None and verdict not in VERDICTS:
         raise InspectorError(f"verdict must be OK or NG, not '{verdict}'")
     if source is not None and source not in SOURCES:
         raise InspectorError(f"source must be one of {', '.join(SOURCES)}, not '{source}'")
+    if flag is not None and flag not in (*FLAGS, "any"):
+        raise InspectorError(f"flag filter must be any, false_reject, missed_defect or empty, not '{flag}'")
     with ws.session() as s:
         q = (select(Inspection, Product.name).join(Product, Product.id == Inspection.product_id)
              .options(selectinload(Inspection.regions))
@@ -93,6 +97,10 @@ def query_history(ws: Workspace, product: Optional[str] = None, verdict: Optiona
             q = q.where(Inspection.created_at < until)
         if source is not None:
             q = q.where(Inspection.source == source)
+        if flag == "any":
+            q = q.where(Inspection.flag != "")
+        elif flag is not None:
+            q = q.where(Inspection.flag == flag)
         if limit is not None:
             q = q.limit(limit)
         return [_info(row, name) for row, name in s.execute(q)]
