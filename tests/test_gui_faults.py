@@ -293,3 +293,45 @@ def test_history_sorts_by_column_filters_flags_and_shows_all_products(qtbot, mak
     tab.flag.setCurrentIndex(0)
     wait_until(qtbot, lambda: tab.model.rowCount() == 5, 30)
     assert [r.score for r in tab.model.records] == [10.5, 3.0, 2.0, 0.7, 0.2]  # still sorted by score
+
+
+# --- i. the PDF report: headers and captions whole, setup figures included ------------------------------
+def test_pdf_report_cells_and_captions_fit_and_it_names_the_setup(qtbot, ws, tmp_path):
+    import dataclasses
+
+    import numpy as np
+    from PySide6.QtPdf import QPdfDocument
+
+    from helpers import write_png
+    from inspector.core.result import Region
+    from inspector.gui.pdf_report import write_report
+    from inspector.services.inspections import query_history, record_inspection
+    from inspector.services.products import create_product
+
+    create_product(ws, "washer")
+    png = write_png(tmp_path / "img.png", size=(160, 120)).read_bytes()
+    mask = np.ones((10, 12), bool)
+    for i in range(5):  # long names wrap their captions over several lines
+        r = dataclasses.replace(_result("NG"), threshold=0.43, engine_version="2.1",
+                                regions=[Region((5, 5, 17, 15), mask, 120, "scratch", 0.9)])
+        record_inspection(ws, "washer", r, source="batch", image_bytes=png, station="line 3",
+                          operator="Dana", original_name=f"shift-b/camera-left/lot-2026-12-01/part-{i:04d}"
+                          "-with-a-long-descriptive-file-name.png")
+    layout: list = []
+    out = write_report(ws.root, query_history(ws), tmp_path / "r.pdf", "Inspection report — washer",
+                       "today", "line 3", layout=layout)
+    for kind, _page, box, needed in layout:
+        if kind in ("cell", "caption"):  # the text needs no more room than it was given
+            assert needed.width() <= box.width() + 0.5 and needed.height() <= box.height() + 0.5, (kind, box,
+                                                                                                  needed)
+    images = [(pg, b) for k, pg, b, _n in layout if k == "image"]
+    captions = [(pg, b) for k, pg, b, _n in layout if k == "caption"]
+    assert len(images) == 5 and len(captions) == 5
+    for pg, c in captions:
+        assert not any(pg == pi and c.intersects(b) for pi, b in images)  # no caption under an image
+
+    doc = QPdfDocument()
+    doc.load(str(out))
+    text = " ".join(" ".join(doc.getAllText(i).text().split()) for i in range(doc.pageCount()))
+    for expected in ("False rejects", "Missed defects", "Threshold", "0.43", "standalone 2.1", "line 3", "Dana"):
+        assert expected in text, expected
