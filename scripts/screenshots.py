@@ -1,7 +1,11 @@
 """Start the app on a fresh demo workspace and save a PNG of the welcome page and every tab.
 
-Run under a display (or Xvfb):
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [--out DIR]
+Run under a display (or Xvfb), at the screen sizes that matter (a 1366x768 laptop, a 1920x1080 monitor):
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshots.py [--out DIR]
+
+Without --size the window keeps the size the app gives its first window (it must fit the
+screen); the script prints the window's frame against the screen's available area and fails
+when the window does not fit.
 
 It also measures the Live tab on a replayed folder at 30 FPS (displayed FPS, scoring FPS and
 the worst GUI-thread latency while scoring runs) and prints the figures.
@@ -26,7 +30,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--live-seconds", type=float, default=6.0)
-    ap.add_argument("--size", default="1280x800", help="window size, WxH")
+    ap.add_argument("--size", default="", help="force a window size, WxH (default: the app's own)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="inspector-shots-"))
     os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
@@ -45,7 +49,6 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     args.out.mkdir(parents=True, exist_ok=True)
-    width, height = (int(v) for v in args.size.split("x"))
 
     def pump(seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -67,9 +70,16 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
         print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
     w = create_window()
-    w.resize(width, height)
+    if args.size:
+        w.resize(*(int(v) for v in args.size.split("x")))
     w.show()
     pump(0.5)
+    avail = w.screen().availableGeometry()
+    frame = w.frameGeometry()
+    print(f"screen available {avail.width()}x{avail.height()}, window frame {frame.width()}x{frame.height()} "
+          f"at {frame.x()},{frame.y()}")
+    if not avail.contains(frame):
+        raise SystemExit("the first window does not fit the screen")
     save("welcome")
 
     demo = tmp / "demo-workspace"

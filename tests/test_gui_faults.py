@@ -272,10 +272,13 @@ def test_history_sorts_by_column_filters_flags_and_shows_all_products(qtbot, mak
     w.show_tab("history")
     wait_until(qtbot, lambda: tab.model.rowCount() == 3, 30)
 
-    tab.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # Score: as numbers, not as text
+    from inspector.gui.tabs.history_model import COLUMNS
+
+    score = COLUMNS.index("Score")
+    tab.table.sortByColumn(score, Qt.SortOrder.AscendingOrder)  # as numbers, not as text
     assert [r.score for r in tab.model.records] == [0.2, 2.0, 10.5]
     tab.table.selectRow(2)
-    tab.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+    tab.table.sortByColumn(score, Qt.SortOrder.DescendingOrder)
     assert [r.score for r in tab.model.records] == [10.5, 2.0, 0.2]
     assert tab.selected().score == 10.5  # the selection follows its record
 
@@ -335,3 +338,67 @@ def test_pdf_report_cells_and_captions_fit_and_it_names_the_setup(qtbot, ws, tmp
     text = " ".join(" ".join(doc.getAllText(i).text().split()) for i in range(doc.pageCount()))
     for expected in ("False rejects", "Missed defects", "Threshold", "0.43", "standalone 2.1", "line 3", "Dana"):
         assert expected in text, expected
+
+
+# --- g. the first window fits the screen; long texts elide; overlay labels stay on the image --------
+LAPTOP = (1366, 768 - 40)  # a 1366x768 screen less a title bar
+
+
+def test_first_window_fits_the_available_screen_and_every_tab_fits_a_laptop(qtbot, settings_file, fitted_ws):
+    from inspector.gui.app import create_window
+
+    w = create_window(fitted_ws, settings_file=settings_file)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    avail = w.screen().availableGeometry()
+    assert avail.contains(w.frameGeometry()), (avail, w.frameGeometry())
+    assert w.frameGeometry().height() <= avail.height() and w.height() >= 600  # fits, and still roomy
+    for key in w.tab_widgets:  # the window's minimum is the largest tab's: all must fit 1366x768
+        w.show_tab(key)
+        hint = w.minimumSizeHint()
+        assert hint.width() <= LAPTOP[0] and hint.height() <= LAPTOP[1], (key, hint)
+    w.close()
+
+
+def test_long_progress_texts_elide_instead_of_being_cut(qtbot):
+    from inspector.gui.widgets.progress_panel import ProgressPanel
+
+    panel = ProgressPanel()
+    qtbot.addWidget(panel)
+    panel.resize(320, 40)
+    panel.setVisible(True)
+    text = "calibrating: fold 2 of 10 — about 12 s left"
+    panel.label.setText(text)
+    qtbot.wait(10)
+    assert panel.label.is_elided() and panel.label.elided().endswith("…")
+    assert panel.label.toolTip() == text
+    assert panel.label.minimumSizeHint().width() < 120  # never widens the panel beyond the window
+    panel.resize(900, 40)
+    qtbot.wait(10)
+    assert not panel.label.is_elided()
+
+
+def test_overlay_labels_stay_inside_the_image_at_its_edges(qtbot):
+    import numpy as np
+    from PySide6.QtCore import QRectF
+
+    from inspector.gui.image_view import ImageView, LabelItem
+    from inspector.gui.overlay_data import BoxLabel, OverlayData
+
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.resize(420, 320)
+    view.show()
+    qtbot.waitExposed(view)
+    image = np.zeros((200, 300, 3), np.uint8)
+    corners = [BoxLabel((288, 0, 300, 8), "scratch 0.97 · 96 px"),  # top-right corner
+               BoxLabel((0, 0, 6, 6), "dent 0.91 · 36 px"),  # top-left
+               BoxLabel((290, 190, 300, 200), "stain 0.88 · 100 px")]  # bottom-right
+    view.set_image(image, OverlayData(300, 200, None, [], corners))
+    for zoom in (view.fit, view.one_to_one, lambda: view.zoom_by(2.0)):
+        zoom()
+        image_px = view.mapFromScene(QRectF(0, 0, 300, 200)).boundingRect()
+        for label in (i for i in view.layers["boxes"] if isinstance(i, LabelItem)):
+            shown = label.deviceTransform(view.viewportTransform()).mapRect(label.boundingRect()).toRect()
+            assert image_px.adjusted(-1, -1, 1, 1).contains(shown), (label.text, shown, image_px)

@@ -5,10 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
 from ..storage.workspace import DB_NAME
+
+
+TITLE_CHROME_PX = 160  # window-manager buttons and margins beside a dialog's title
+
+
+def fit_title(dialog: QWidget) -> None:
+    """Make `dialog` wide enough that the window manager shows its whole title (bold, a bit larger)."""
+    f = dialog.font()
+    f.setBold(True)
+    f.setPointSizeF(f.pointSizeF() * 1.15)
+    need = QFontMetrics(f).horizontalAdvance(dialog.windowTitle()) + TITLE_CHROME_PX
+    dialog.setMinimumWidth(max(dialog.minimumWidth(), need))
 
 
 def parse_tags(text: str) -> dict[str, Any]:
@@ -45,6 +58,7 @@ class NewProductDialog(QDialog):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New product")
+        fit_title(self)
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. washer M8")
         self.description = QLineEdit()
@@ -81,6 +95,7 @@ class DeleteProductDialog(QDialog):
         super().__init__(parent)
         self.product = name
         self.setWindowTitle("Delete product")
+        fit_title(self)
         text = QLabel(f"Delete <b>{name}</b> with its {n_refs} reference image(s), fitted state and "
                       f"inspection history? This cannot be undone.<br><br>Type the product name to confirm:")
         text.setWordWrap(True)
@@ -123,6 +138,7 @@ class NewWorkspaceDialog(QDialog):
     def __init__(self, start: Path, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New workspace")
+        fit_title(self)
         self.location = QLineEdit(str(start))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)

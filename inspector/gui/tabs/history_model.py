@@ -11,7 +11,9 @@ from PySide6.QtGui import QColor
 from ...services.records import InspectionInfo
 
 FLAG_WORDS = {"": "", "false_reject": "false reject", "missed_defect": "missed defect"}
-COLUMNS = ["Time", "Product", "Verdict", "Score", "Threshold", "Regions", "Source", "Engine", "Flag", "Image"]
+COLUMNS = ["Time", "Product", "Image", "Verdict", "Score", "Threshold", "Regions", "Source", "Engine", "Flag"]
+IMAGE_COLUMN = COLUMNS.index("Image")  # the one that stretches (and elides) to fit the table
+NUMERIC = {COLUMNS.index(c) for c in ("Score", "Threshold", "Regions")}
 
 
 def local_time(utc_naive: datetime) -> datetime:
@@ -21,8 +23,8 @@ def local_time(utc_naive: datetime) -> datetime:
 
 def sort_key(r: InspectionInfo, column: int) -> Any:
     """What a column sorts by: numbers as numbers, time as time (not as displayed text)."""
-    return [r.created_at, r.product.casefold(), r.verdict, r.score, r.threshold, len(r.regions), r.source,
-            r.engine_id, r.flag, (r.original_name or r.image_path or "").casefold()][column]
+    return [r.created_at, r.product.casefold(), (r.original_name or r.image_path or "").casefold(), r.verdict,
+            r.score, r.threshold, len(r.regions), r.source, r.engine_id, r.flag][column]
 
 
 class HistoryModel(QAbstractTableModel):
@@ -50,12 +52,14 @@ class HistoryModel(QAbstractTableModel):
         r = self.records[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return [f"{local_time(r.created_at):%Y-%m-%d %H:%M:%S}", r.product, r.verdict, f"{r.score:.2f}",
-                    f"{r.threshold:.2f}", str(len(r.regions)), r.source, r.engine_id,
-                    FLAG_WORDS.get(r.flag, r.flag), r.original_name or (r.image_path or "")][col]
-        if role == Qt.ItemDataRole.ForegroundRole and col == 2:
+            return [f"{local_time(r.created_at):%Y-%m-%d %H:%M:%S}", r.product, r.original_name or (r.image_path or ""),
+                    r.verdict, f"{r.score:.2f}", f"{r.threshold:.2f}", str(len(r.regions)), r.source, r.engine_id,
+                    FLAG_WORDS.get(r.flag, r.flag)][col]
+        if role == Qt.ItemDataRole.ToolTipRole and col == IMAGE_COLUMN:
+            return r.original_name or r.image_path or ""
+        if role == Qt.ItemDataRole.ForegroundRole and col == COLUMNS.index("Verdict"):
             return QColor("#c62828") if r.verdict == "NG" else QColor("#1b7f3b")
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 4, 5):
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
             return r

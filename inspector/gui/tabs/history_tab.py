@@ -24,7 +24,7 @@ from ..widgets.empty_state import EmptyState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
-from .history_model import FLAG_WORDS, HistoryModel, local_time
+from .history_model import FLAG_WORDS, IMAGE_COLUMN, HistoryModel, local_time
 from .result_panel import ResultPanel, ViewControls
 
 LIMIT = 5000
@@ -92,8 +92,11 @@ class HistoryTab(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(IMAGE_COLUMN, QHeaderView.ResizeMode.Stretch)  # long names elide, not wrap
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setSortingEnabled(True)  # header clicks call HistoryModel.sort
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.show_row(cur.row()))

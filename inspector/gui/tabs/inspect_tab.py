@@ -20,6 +20,7 @@ from ...services.inspections import flag_inspection
 from ..image_view import ImageView
 from ..overlay_data import BoxLabel, OverlayData, overlay_from_result
 from ..state import AppState
+from ..widgets.elided_label import ElidedLabel
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
@@ -87,13 +88,13 @@ class InspectTab(QWidget):
         self.record = QCheckBox("Record in history")
         self.record.setChecked(True)
         self.progress = ProgressPanel()
-        self.note = QLabel()
+        self.note = ElidedLabel()  # e.g. "fitted 'standalone' on 10 reference(s)"; elides when narrow
         top = QHBoxLayout()
         top.addWidget(open_files)
         top.addWidget(open_folder)
         top.addWidget(self.record)
-        top.addWidget(self.progress, 1)
-        top.addWidget(self.note)
+        top.addWidget(self.progress, 2)
+        top.addWidget(self.note, 1)
 
         self.view = ImageView(empty_text="Open images or a folder to inspect them")
         self.controls = ViewControls(self.view)

@@ -68,9 +68,10 @@ class LiveTab(QWidget):
         ll.addWidget(self.rates)
 
         self.panel = ResultPanel(on_flag=self.set_flag)
-        self.panel.banner.setMinimumHeight(150)
+        self.panel.banner.setMinimumHeight(120)
         self.panel.banner.clear("Not running", "Press Start (Space)")
         self.scored_view = ImageView(empty_text="The last scored frame appears here")
+        self.scored_view.setMinimumSize(160, 90)  # the side column must fit a 768 px high screen
         self.count_labels: dict[str, QLabel] = {}
         grid = QGridLayout()
         for col, (key, title) in enumerate((("inspected", "Inspected"), ("ng", "NG"), ("rate", "NG rate"))):
