@@ -85,6 +85,10 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     demo = tmp / "demo-workspace"
     t0 = time.monotonic()
     w.open_demo(demo)
+    label = w.welcome.progress.label
+    wait_for(lambda: "fold" in label.text() or w.state.workspace is not None, 600, "the demo calibration")
+    if w.state.workspace is None:
+        save("welcome-progress")  # the long step text must elide, not be cut
     wait_for(lambda: w.state.workspace is not None, 600, "the demo workspace")
     print(f"demo workspace built and fitted in {time.monotonic() - t0:.1f} s")
     w.state.select_product("washer")
@@ -93,12 +97,21 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     wait_for(lambda: len(products.grid.model.thumbs) == products.grid.model.rowCount(), 60, "thumbnails")
     save("products")
 
+    dlg = w.create_workspace_dialog()
+    pump(0.3)
+    dlg.grab().save(str(args.out / "dialog-new-workspace.png"))
+    dlg.reject()
+
+    # a batch with one unreadable file: it is listed as skipped, the rest is inspected
+    batch = tmp / "batch"
+    shutil.copytree(demo / "demo-data" / "washer" / "test", batch)
+    (batch / "good" / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n only the start of a PNG")
     inspect = w.tab_widgets["inspect"]
     w.show_tab("inspect")
-    inspect.inspect([demo / "demo-data" / "washer" / "test"])
+    inspect.inspect([batch])
     wait_for(lambda: not inspect.progress.busy(), 600, "the batch inspection")
     ng = [i for i, e in enumerate(inspect.entries) if e.verdict == "NG"]
-    inspect.results.setCurrentRow(ng[0] if ng else 0)
+    inspect.select_entry(ng[0] if ng else 0)
     wait_for(inspect.view.has_image, 10, "the inspected image")
     save("inspect")
 

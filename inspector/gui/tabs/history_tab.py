@@ -94,7 +94,9 @@ class HistoryTab(QWidget):
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(IMAGE_COLUMN, QHeaderView.ResizeMode.Stretch)  # long names elide, not wrap
+        header.setSectionResizeMode(IMAGE_COLUMN, QHeaderView.ResizeMode.Interactive)  # long names elide
+        header.resizeSection(IMAGE_COLUMN, 170)
+        header.setStretchLastSection(True)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setSortingEnabled(True)  # header clicks call HistoryModel.sort

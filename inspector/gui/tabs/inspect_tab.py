@@ -56,8 +56,8 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
     source = "file" if single else "batch"
     for item in inspect_paths(ws, product, paths, det, source=source, record=record, station=station,
                               operator=operator, progress=progress, cancel=cancel):
-        if item.error:
-            yield ("skipped", item.name, item.error)
+        if item.error:  # "PATH: why" -> "why": the row already names the file
+            yield ("skipped", item.name, item.error.removeprefix(f"{item.path}: "))
             continue
         r = item.result
         ov = overlay_from_result(r)
@@ -107,6 +107,9 @@ class InspectTab(QWidget):
         self.panel = ResultPanel(on_flag=self.set_flag)
         self.results = QListWidget()
         self.results.setObjectName("resultsList")
+        # long rows (a skipped file and its reason) wrap inside the list instead of running off its edge
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results.setWordWrap(True)
         self.results.currentRowChanged.connect(self._row_changed)
         self.results.itemClicked.connect(lambda _i: setattr(self, "follow", False))
         self.counts = QLabel()
