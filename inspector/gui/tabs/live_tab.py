@@ -32,7 +32,7 @@ class LiveTab(QWidget):
         self.counts = {"inspected": 0, "ng": 0}
         self.last_record: Optional[int] = None
         self.last_scored: Optional[Scored] = None
-        # stopped runs whose threads may still be ending: kept (with their bridges) until they have
+        # stopped runs whose threads may still be ending: kept (with their bridges) until they have ended
         self._stopped: list[LiveSession] = []
         self._reaper = QTimer(self)
         self._reaper.setInterval(200)
