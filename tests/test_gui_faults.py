@@ -402,3 +402,56 @@ def test_overlay_labels_stay_inside_the_image_at_its_edges(qtbot):
         for label in (i for i in view.layers["boxes"] if isinstance(i, LabelItem)):
             shown = label.deviceTransform(view.viewportTransform()).mapRect(label.boundingRect()).toRect()
             assert image_px.adjusted(-1, -1, 1, 1).contains(shown), (label.text, shown, image_px)
+
+
+QUIT_SCRIPT = r"""
+import faulthandler, sys, time
+faulthandler.enable()
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from inspector.gui.app import create_window
+
+app = QApplication(sys.argv[:1])
+w = create_window(sys.argv[1] and __import__("pathlib").Path(sys.argv[1]))
+w.show()
+live = w.tab_widgets["live"]
+live.set_source("folder", sys.argv[2], fps=60)
+state = {"runs": 0}
+
+def step():
+    if live.counts["inspected"] == 0 and state["runs"] == 0:
+        if not live.is_running():
+            live.start()
+        QTimer.singleShot(50, step)
+        return
+    state["runs"] += 1
+    if state["runs"] < 6:  # stop and start while frames are in flight, then quit while running
+        live.stop()
+        live.start()
+        QTimer.singleShot(60, step)
+    else:
+        w.close()
+        app.quit()
+
+QTimer.singleShot(0, step)
+QTimer.singleShot(90000, app.quit)  # a hung run still ends (and fails below)
+code = app.exec()
+print("inspected", live.counts["inspected"])
+sys.exit(code)
+"""
+
+
+def test_quitting_while_live_runs_exits_cleanly(fitted_ws, demo_data, tmp_path):
+    """The whole process, as a user quits it: no 'Signal source has been deleted', no fatal error."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "INSPECTOR_SETTINGS": str(tmp_path / "settings.ini"), "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", QUIT_SCRIPT, str(fitted_ws), str(demo_data / "test" / "good")],
+                          env=env, capture_output=True, text=True, timeout=180)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "inspected" in proc.stdout and "inspected 0" not in proc.stdout, out
+    for bad in ("Signal source has been deleted", "Fatal Python error", "Traceback", "Segmentation fault"):
+        assert bad not in out, out
