@@ -190,9 +190,11 @@ def test_new_workspace_shows_no_products_yet_not_no_workspace(qtbot, make_window
     assert tab.empty.label.text() == "No products yet"
 
 
-def test_create_workspace_dialog_accepts_a_new_folder_name(qtbot, make_window, tmp_path):
-    from PySide6.QtWidgets import QDialogButtonBox
+def test_create_workspace_dialog_accepts_a_new_folder_name(qtbot, make_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
 
+    # a folder picker could only return existing folders (the old dialog); never block the test on one
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
     w = make_window()
     dlg = w.create_workspace_dialog()
     dlg.location.setText(str(tmp_path))
