@@ -1,7 +1,11 @@
 """Start the app on a fresh demo workspace and save a PNG of the welcome page and every tab.
 
-Run under a display (or Xvfb):
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [--out DIR]
+Run under a display (or Xvfb), at the screen sizes that matter (a 1366x768 laptop, a 1920x1080 monitor):
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshots.py [--out DIR]
+
+Without --size the window keeps the size the app gives its first window (it must fit the
+screen); the script prints the window's frame against the screen's available area and fails
+when the window does not fit.
 
 It also measures the Live tab on a replayed folder at 30 FPS (displayed FPS, scoring FPS and
 the worst GUI-thread latency while scoring runs) and prints the figures.
@@ -26,7 +30,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--live-seconds", type=float, default=6.0)
-    ap.add_argument("--size", default="1280x800", help="window size, WxH")
+    ap.add_argument("--size", default="", help="force a window size, WxH (default: the app's own)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="inspector-shots-"))
     os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
@@ -45,7 +49,6 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     args.out.mkdir(parents=True, exist_ok=True)
-    width, height = (int(v) for v in args.size.split("x"))
 
     def pump(seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -67,14 +70,25 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
         print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
     w = create_window()
-    w.resize(width, height)
+    if args.size:
+        w.resize(*(int(v) for v in args.size.split("x")))
     w.show()
     pump(0.5)
+    avail = w.screen().availableGeometry()
+    frame = w.frameGeometry()
+    print(f"screen available {avail.width()}x{avail.height()}, window frame {frame.width()}x{frame.height()} "
+          f"at {frame.x()},{frame.y()}")
+    if not avail.contains(frame):
+        raise SystemExit("the first window does not fit the screen")
     save("welcome")
 
     demo = tmp / "demo-workspace"
     t0 = time.monotonic()
     w.open_demo(demo)
+    label = w.welcome.progress.label
+    wait_for(lambda: "fold" in label.text() or w.state.workspace is not None, 600, "the demo calibration")
+    if w.state.workspace is None:
+        save("welcome-progress")  # the long step text must elide, not be cut
     wait_for(lambda: w.state.workspace is not None, 600, "the demo workspace")
     print(f"demo workspace built and fitted in {time.monotonic() - t0:.1f} s")
     w.state.select_product("washer")
@@ -83,12 +97,21 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     wait_for(lambda: len(products.grid.model.thumbs) == products.grid.model.rowCount(), 60, "thumbnails")
     save("products")
 
+    dlg = w.create_workspace_dialog()
+    pump(0.3)
+    dlg.grab().save(str(args.out / "dialog-new-workspace.png"))
+    dlg.reject()
+
+    # a batch with one unreadable file: it is listed as skipped, the rest is inspected
+    batch = tmp / "batch"
+    shutil.copytree(demo / "demo-data" / "washer" / "test", batch)
+    (batch / "good" / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n only the start of a PNG")
     inspect = w.tab_widgets["inspect"]
     w.show_tab("inspect")
-    inspect.inspect([demo / "demo-data" / "washer" / "test"])
+    inspect.inspect([batch])
     wait_for(lambda: not inspect.progress.busy(), 600, "the batch inspection")
     ng = [i for i, e in enumerate(inspect.entries) if e.verdict == "NG"]
-    inspect.results.setCurrentRow(ng[0] if ng else 0)
+    inspect.select_entry(ng[0] if ng else 0)
     wait_for(inspect.view.has_image, 10, "the inspected image")
     save("inspect")
 

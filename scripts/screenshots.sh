@@ -7,4 +7,6 @@ if ! command -v xvfb-run >/dev/null; then
     libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 \
     libegl1 libgl1 libfontconfig1 libdbus-1-3
 fi
-xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py "$@"
+# the small laptop screen the window must fit, then a common monitor
+xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshots.py "$@"
+xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py --out docs/screenshots/1920x1080 "$@"

@@ -6,6 +6,7 @@ is closed at the end of its test, which cancels and waits for its workers.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -14,6 +15,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
+
+# Off screen, the GUI tests run on a 1366x768 laptop screen (the smallest the window must fit)
+# instead of the offscreen platform's 800x800; set before pytest-qt creates the QApplication.
+if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={Path(__file__).with_name('laptop-screen.json')}"
 
 __all__ = ["FAST", "SIZE", "demo_data", "fitted_template", "fitted_ws", "make_product_ws", "make_window",
            "max_gui_latency_ms", "product_ws", "settings_file", "wait_until"]

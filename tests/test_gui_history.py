@@ -49,9 +49,9 @@ def test_history_filters_shows_regions_flags_and_exports(qtbot, make_window, ins
     assert tab.panel.banner.state == "NG"
     assert len(tab.view.layers["boxes"]) >= len(rec.regions) and tab.view.layers["outline"]
 
-    tab.set_flag("missed_defect")
-    assert {r.id: r.flag for r in query_history(w.state.workspace)}[rec.id] == "missed_defect"
-    assert tab.model.records[0].flag == "missed_defect"
+    tab.set_flag("false_reject")  # an NG verdict can only be a false reject
+    assert {r.id: r.flag for r in query_history(w.state.workspace)}[rec.id] == "false_reject"
+    assert tab.model.records[0].flag == "false_reject"
 
     out = tmp_path / "history.csv"
     tab.export_csv(out)

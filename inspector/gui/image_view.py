@@ -24,11 +24,12 @@ BOX = QColor(255, 210, 0)
 
 
 class LabelItem(QGraphicsItem):
-    """Text on a dark plate, constant size on screen."""
+    """Text on a dark plate, constant size on screen, above its box's top-left corner (`anchor`)."""
 
-    def __init__(self, text: str, parent: Optional[QGraphicsItem] = None) -> None:
+    def __init__(self, text: str, anchor: QPointF = QPointF(), parent: Optional[QGraphicsItem] = None) -> None:
         super().__init__(parent)
         self.text = text
+        self.anchor = QPointF(anchor)
         self.font = QFont()
         self.font.setPointSizeF(max(9.0, self.font.pointSizeF()))
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
@@ -115,7 +116,7 @@ class ImageView(QGraphicsView):
             sc.addItem(rect)
             self.layers["boxes"].append(rect)
             if b.text:
-                label = LabelItem(b.text)
+                label = LabelItem(b.text, QPointF(x0, y0))
                 label.setPos(x0, y0)
                 label.setZValue(4)
                 sc.addItem(label)
@@ -123,6 +124,23 @@ class ImageView(QGraphicsView):
         for name, items in self.layers.items():
             for it in items:
                 it.setVisible(self.visible[name])
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        """Keep each label inside the image at the current zoom: labels keep their screen size,
+        so a box at the top or right edge gets its label moved in (below the edge, or left)."""
+        if self._image_item is None:
+            return
+        zoom = self.zoom() or 1.0
+        iw, ih = self._image_item.pixmap().width(), self._image_item.pixmap().height()
+        for item in self.layers["boxes"]:
+            if not isinstance(item, LabelItem):
+                continue
+            r = item.boundingRect()  # screen pixels; the plate spans y in [-h, 0] from its position
+            w, h = r.width() / zoom, r.height() / zoom
+            x = min(max(item.anchor.x(), 0.0), max(0.0, iw - w))
+            y = min(max(item.anchor.y(), h), max(h, float(ih)))
+            item.setPos(x, y)
 
     def set_layer_visible(self, name: str, on: bool) -> None:
         self.visible[name] = on
@@ -137,11 +155,13 @@ class ImageView(QGraphicsView):
         self._fit = True
         if self._image_item is not None:
             self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
+            self._place_labels()
             self.zoom_changed.emit(self.zoom())
 
     def one_to_one(self) -> None:
         self._fit = False
         self.resetTransform()
+        self._place_labels()
         self.zoom_changed.emit(1.0)
 
     def zoom_by(self, factor: float) -> None:
@@ -149,6 +169,7 @@ class ImageView(QGraphicsView):
         if 0.02 <= z <= 40:
             self._fit = False
             self.scale(factor, factor)
+            self._place_labels()
             self.zoom_changed.emit(self.zoom())
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override

@@ -48,7 +48,11 @@ class Scored:
 
 
 class LiveBridge(QObject):
-    """Signals from the live threads; created in (and delivered to) the GUI thread."""
+    """Signals from the live threads; created in (and delivered to) the GUI thread.
+
+    It has no Qt parent: the session keeps it alive until both threads have ended, so a
+    thread never emits on a deleted object, and the GUI thread drops the last reference.
+    """
 
     frame_ready = Signal()              # the display slot has a new frame
     scored = Signal(object)             # Scored
@@ -57,7 +61,11 @@ class LiveBridge(QObject):
 
 
 class LiveSession:
-    """Owns the two threads of one run. `stop()` returns at once; threads end on their own."""
+    """Owns the two threads of one run. `stop()` returns at once; threads end on their own.
+
+    The bridge must outlive the threads: the GUI keeps a stopped session (and so its bridge)
+    until `running` is False, then lets both go in the GUI thread.
+    """
 
     def __init__(self, ws, config: LiveConfig, bridge: LiveBridge) -> None:  # noqa: ANN001
         self.ws, self.config, self.bridge = ws, config, bridge
@@ -107,11 +115,20 @@ class LiveSession:
         self._display_pending.clear()
         return self.display_slot.get(timeout=0)
 
+    # --- both threads -------------------------------------------------------------------------
+    def _emit(self, signal, *args: object) -> None:  # noqa: ANN001 - a bound Signal of the bridge
+        """Emit unless stopped: a stopped run says nothing more (its bridge is still alive)."""
+        if not self._stop.is_set():
+            signal.emit(*args)
+
+    def _status(self, kind: str, title: str, detail: str) -> None:
+        self._emit(self.bridge.status, kind, title, detail)
+
     # --- reader thread -------------------------------------------------------------------------
     def _read_loop(self) -> None:
         from ..camera.sources import open_source
 
-        emit = self.bridge.status.emit
+        emit = self._status
         src = None
         pause = 1.0
         connected = False
@@ -136,7 +153,7 @@ class LiveSession:
                 continue
             if frame is None:
                 if src.finished:
-                    self.bridge.ended.emit("the source has no more frames")
+                    self._emit(self.bridge.ended, "the source has no more frames")
                     break
                 continue
             if not connected:
@@ -149,7 +166,7 @@ class LiveSession:
             self.score_slot.put(frame)
             if not self._display_pending.is_set():
                 self._display_pending.set()
-                self.bridge.frame_ready.emit()
+                self._emit(self.bridge.frame_ready)
         if src is not None:
             src.close()
 
@@ -159,7 +176,7 @@ class LiveSession:
         from ..services.inspections import record_inspection
 
         c = self.config
-        emit = self.bridge.status.emit
+        emit = self._status
         emit("busy", "Preparing the detector…", f"product “{c.product}”")
         try:
             det, note = detector_for(self.ws, c.product, device=c.device, cancel=self._stop.is_set)
@@ -167,7 +184,7 @@ class LiveSession:
             if not self._stop.is_set():
                 message, _ = describe_error(exc)
                 emit("problem", "Cannot inspect", message)
-                self.bridge.ended.emit(message)
+                self._emit(self.bridge.ended, message)
                 self.stop()
             return
         emit("note", "ready", note)
@@ -189,4 +206,4 @@ class LiveSession:
                 self._stop.wait(1.0)
                 continue
             self.scoring_fps.tick()
-            self.bridge.scored.emit(Scored(frame, result, overlay_from_result(result), rec_id))
+            self._emit(self.bridge.scored, Scored(frame, result, overlay_from_result(result), rec_id))

@@ -5,19 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QSplitter, QStackedWidget,
                                QTabWidget, QToolBar, QWidget)
 
 from ..core.errors import InspectorError
 from ..storage.workspace import init_workspace, open_workspace
+from .dialogs import NewWorkspaceDialog
 from .settings import get_str
 from .state import AppState
 from .tabs import TABS
 from .welcome import WelcomePage, build_demo_workspace
+from .widgets.elided_label import ElidedLabel
 from .widgets.error_dialog import show_error
 from .workers import cancel_all, run_task
+
+
+TITLE_BAR_PX = 40  # room kept for the window manager's title bar before the frame is known
 
 
 def probe_device(setting: str) -> tuple[str, str]:
@@ -39,7 +44,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.state = state
         self.setWindowTitle("Inspector")
-        self.setMinimumSize(QSize(1024, 640))
+        self._placed = False
         self._build_menu()
         self._build_toolbar()
         self.welcome = WelcomePage(self.open_demo, self.create_workspace_dialog, self.open_workspace_dialog)
@@ -56,10 +61,12 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
-        self.ws_label, self.device_label, self.engine_label = QLabel(), QLabel(state.device_text), QLabel()
+        # long paths and states elide ("…", full text in the tooltip) instead of being cut off
+        self.ws_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
+        self.device_label, self.engine_label = QLabel(state.device_text), ElidedLabel()
         sb = self.statusBar()
         sb.addWidget(self.ws_label, 1)
-        sb.addPermanentWidget(self.engine_label)
+        sb.addPermanentWidget(self.engine_label, 1)
         sb.addPermanentWidget(self.device_label)
         state.workspace_changed.connect(self._workspace_changed)
         state.products_changed.connect(self._fill_products)
@@ -97,7 +104,7 @@ class MainWindow(QMainWindow):
         f.setBold(True)
         self.picker.setFont(f)
         self.picker.currentIndexChanged.connect(self._picked)
-        self.product_state = QLabel()
+        self.product_state = ElidedLabel()
         self.product_state.setObjectName("productState")
         tb.addWidget(label)
         tb.addWidget(self.picker)
@@ -129,10 +136,13 @@ class MainWindow(QMainWindow):
         self.state.set_workspace(ws)
         return True
 
-    def create_workspace_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the new workspace (empty or new)", str(Path.home()))
-        if folder:
-            self.open_path(Path(folder), create=True)
+    def create_workspace_dialog(self) -> NewWorkspaceDialog:
+        """Ask for a location and a new (or empty) folder name, then create the workspace there."""
+        dlg = NewWorkspaceDialog(Path.home(), self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dlg.accepted.connect(lambda: self.open_path(dlg.folder(), create=True))
+        dlg.open()
+        return dlg
 
     def open_workspace_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open workspace folder", str(Path.home()))
@@ -199,13 +209,21 @@ class MainWindow(QMainWindow):
                  on_result=lambda r: self.state.set_device(*r))
 
     # --- persistence -----------------------------------------------------------------------------
+    def _available(self) -> QRect:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry() if screen is not None else QRect(0, 0, 1280, 800)
+
     def _restore(self) -> None:
         s = self.state.settings
+        avail = self._available()
+        # never ask for more than the screen has (a 1366x768 laptop): leave room for the title bar
+        self.setMinimumSize(QSize(min(1024, avail.width()), min(640, avail.height() - TITLE_BAR_PX)))
         geometry = s.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
+            self.restoreGeometry(geometry)  # saved on another, maybe larger, screen: fitted on show
         else:
-            self.resize(1280, 800)
+            self.resize(min(1280, avail.width()), min(800, avail.height() - TITLE_BAR_PX))
+            self.move(avail.topLeft())
         for sp in self.findChildren(QSplitter):
             saved = s.value(f"splitters/{sp.objectName()}")
             if sp.objectName() and isinstance(saved, QByteArray):
@@ -222,6 +240,29 @@ class MainWindow(QMainWindow):
         if self.state.product:
             s.setValue("product", self.state.product)
         s.sync()
+
+    def showEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        super().showEvent(event)
+        if not self._placed:
+            self._placed = True
+            self.keep_on_screen()
+
+    def keep_on_screen(self) -> None:
+        """Shrink and move the window so its frame lies inside the screen's available area."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        avail = self._available()
+        frame, inner = self.frameGeometry(), self.geometry()
+        extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
+        w = min(inner.width(), avail.width() - extra_w)
+        h = min(inner.height(), avail.height() - extra_h)
+        if (w, h) != (inner.width(), inner.height()):
+            self.resize(w, h)
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), avail.left()), avail.right() + 1 - frame.width())
+        y = min(max(frame.y(), avail.top()), avail.bottom() + 1 - frame.height())
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.save_layout()

@@ -7,6 +7,7 @@ thread; anything that touches image files or engines runs in a worker.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,13 @@ from ..services import products as product_svc
 from ..services.records import ProductInfo
 from ..storage.workspace import Workspace
 from .settings import get_str
+
+
+def engine_title(engine_id: str) -> str:
+    from ..engines.registry import ENGINES
+
+    spec = ENGINES.get(engine_id)
+    return spec.title if spec else engine_id
 
 
 class AppState(QObject):
@@ -93,25 +101,55 @@ class AppState(QObject):
             return None
         return get_calibration(self.workspace, info.name)
 
+    def fitted_meta(self, info: Optional[ProductInfo] = None) -> Optional[dict]:
+        """meta.json of the fitted state in use (engine, engine_version, references), or None."""
+        info = info or self.product_info()
+        if info is None or self.workspace is None or not info.state_path:
+            return None
+        try:
+            meta = json.loads((self.workspace.abs_path(info.state_path) / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return meta if isinstance(meta, dict) else None
+
+    def suspect_references(self, refs: list, info: Optional[ProductInfo] = None,
+                           calibration=None) -> list:  # noqa: ANN001 - ReferenceInfo list, Calibration
+        """References the calibration held out as outliers, still in the product (ReferenceInfo).
+
+        The calibration stores indices in the fitted reference order; meta.json maps them to
+        sha256, so a reference removed since the fit drops out of the warning.
+        """
+        info = info or self.product_info()
+        calibration = calibration if calibration is not None else self.calibration(info)
+        meta = self.fitted_meta(info) or {}
+        fitted = meta.get("references", [])
+        by_sha = {r.sha256: r for r in refs}
+        indices = getattr(calibration, "suspect_references", None) or []
+        return [by_sha[fitted[i]] for i in indices if 0 <= i < len(fitted) and fitted[i] in by_sha]
+
     def fitted_text(self, info: Optional[ProductInfo] = None) -> str:
-        """"Standalone (no weights) · fitted v3" / "… · not fitted" / "… · refit needed (v3 is out of date)"."""
-        from ..engines.registry import ENGINES
+        """What inspections use now: "Standalone (no weights) · fitted v3" / "… · not fitted" /
+        "… · refit needed (…)"; the engine named is the fitted state's, not only the recipe's."""
         from ..services.engine_state import is_stale
 
         info = info or self.product_info()
         if info is None or self.workspace is None:
             return ""
-        spec = ENGINES.get(info.engine)
-        title = spec.title if spec else info.engine
+        chosen = engine_title(info.engine)
         if not info.state_path:
-            return f"{title} · not fitted"
+            return f"{chosen} · not fitted"
+        meta = self.fitted_meta(info) or {}
+        in_use = meta.get("engine", info.engine)
+        if in_use != info.engine:
+            return (f"{engine_title(in_use)} · fitted v{info.state_version} · refit needed to switch "
+                    f"to {chosen}")
         try:
             stale = is_stale(self.workspace, info.name)
         except InspectorError:
             stale = True
         if stale:
-            return f"{title} · refit needed (v{info.state_version} predates the current references)"
-        return f"{title} · fitted v{info.state_version}"
+            return f"{chosen} · refit needed (v{info.state_version} predates the current references)"
+        return f"{chosen} · fitted v{info.state_version}"
 
     # --- settings that services take ---------------------------------------------------------
     def station(self) -> str:

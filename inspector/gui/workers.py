@@ -22,7 +22,7 @@ from ..core.errors import Cancelled, InspectorError, user_message
 
 _pool: Optional[QThreadPool] = None
 _active: set["Task"] = set()
-_workers: set["Worker"] = set()  # alive until shortly after they finish (the pool reads them on exit)
+_workers: set["Worker"] = set()  # alive until well after run() returned (see Worker.run)
 _lock = threading.Lock()
 
 
@@ -65,6 +65,7 @@ class Worker(QRunnable):
         self.fn, self.args, self.kwargs, self.hooks = fn, args, kwargs, hooks
         self.signals = WorkerSignals()
         self._cancel = threading.Event()
+        self.done_at: Optional[float] = None  # when run() finished, for the GUI-thread reaper
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -76,10 +77,14 @@ class Worker(QRunnable):
         self.signals.progress.emit(int(done), int(total), str(message))
 
     def run(self) -> None:
+        # The GUI thread keeps this worker (and its Python-owned signals QObject) in _workers
+        # until a while after done_at, so the last reference is never dropped in this thread.
         try:
             self._run()
         except RuntimeError:  # the signals object is gone (app exiting): nobody is listening
             pass
+        finally:
+            self.done_at = time.monotonic()
 
     def _run(self) -> None:
         s = self.signals
@@ -163,13 +168,26 @@ class Task(QObject):
 
     def _finished(self) -> None:
         self.running = False
-        worker = self.worker
         with _lock:
             _active.discard(self)
-        QTimer.singleShot(1000, lambda: _workers.discard(worker))
+        QTimer.singleShot(REAP_AFTER_MS, _reap_workers)
         self.finished.emit()  # panels first, so callbacks see them idle
         if self.on_finished:
             self.on_finished()
+
+
+REAP_AFTER_MS = 1000
+
+
+def _reap_workers() -> None:
+    """GUI thread: forget workers whose run() returned a while ago (the pool is done with them)."""
+    now = time.monotonic()
+    with _lock:
+        done = {w for w in _workers if w.done_at is not None and now - w.done_at >= REAP_AFTER_MS / 1000}
+        _workers.difference_update(done)
+        waiting = any(w.done_at is not None for w in _workers)
+    if waiting:  # finished, but too recently: look again later
+        QTimer.singleShot(REAP_AFTER_MS, _reap_workers)
 
 
 def run_task(owner: QObject, fn: Callable[..., Any], *args: Any, hooks: bool = True,

@@ -96,12 +96,16 @@ def _info(row: Inspection, product_name: str) -> InspectionInfo:
 
 def query_history(ws: Workspace, product: Optional[str] = None, verdict: Optional[str] = None,
                   since: Optional[datetime] = None, until: Optional[datetime] = None,
-                  source: Optional[str] = None, limit: Optional[int] = None) -> list[InspectionInfo]:
-    """Inspections newest first, filtered by product, verdict, [since, until) and source."""
+                  source: Optional[str] = None, limit: Optional[int] = None,
+                  flag: Optional[str] = None) -> list[InspectionInfo]:
+    """Inspections newest first, filtered by product, verdict, [since, until), source and flag
+    ("any" for every flagged row, "false_reject" / "missed_defect" for one kind, "" for unflagged)."""
     if verdict is not None and verdict not in VERDICTS:
         raise InspectorError(f"verdict must be OK or NG, not '{verdict}'")
     if source is not None and source not in SOURCES:
         raise InspectorError(f"source must be one of {', '.join(SOURCES)}, not '{source}'")
+    if flag is not None and flag not in (*FLAGS, "any"):
+        raise InspectorError(f"flag filter must be any, false_reject, missed_defect or empty, not '{flag}'")
     with ws.session() as s:
         q = (select(Inspection, Product.name).join(Product, Product.id == Inspection.product_id)
              .options(selectinload(Inspection.regions))
@@ -116,19 +120,38 @@ def query_history(ws: Workspace, product: Optional[str] = None, verdict: Optiona
             q = q.where(Inspection.created_at < until)
         if source is not None:
             q = q.where(Inspection.source == source)
+        if flag == "any":
+            q = q.where(Inspection.flag != "")
+        elif flag is not None:
+            q = q.where(Inspection.flag == flag)
         if limit is not None:
             q = q.limit(limit)
         return [_info(row, name) for row, name in s.execute(q)]
 
 
+FLAG_VERDICT = {"false_reject": "NG", "missed_defect": "OK"}  # the only verdict each flag can correct
+
+
+def flag_allowed(flag: str, verdict: str) -> bool:
+    """A false reject corrects an NG verdict, a missed defect an OK one; clearing always works."""
+    return flag == "" or FLAG_VERDICT.get(flag) == verdict
+
+
 def flag_inspection(ws: Workspace, inspection_id: int, flag: str) -> None:
-    """Operator feedback on a verdict: "false_reject", "missed_defect" or "" to clear."""
+    """Operator feedback on a verdict: "false_reject" (on NG), "missed_defect" (on OK) or "" to clear."""
     if flag not in FLAGS:
-        raise InspectorError(f"flag must be one of {FLAGS}")
+        raise InspectorError(f"flag must be one of {', '.join(f for f in FLAGS if f)} or empty to clear, "
+                             f"not '{flag}'")
     with ws.session() as s:
         row = s.get(Inspection, inspection_id)
         if row is None:
-            raise NotFoundError(f"no inspection #{inspection_id}")
+            raise NotFoundError(f"no inspection #{inspection_id} — check the id in the history")
+        if not flag_allowed(flag, row.verdict):
+            other = "missed_defect" if flag == "false_reject" else "false_reject"
+            raise InspectorError(
+                f"inspection #{inspection_id} is {row.verdict}, so it cannot be a "
+                f"{flag.replace('_', ' ')} (only an {FLAG_VERDICT[flag]} verdict can) — flag it as a "
+                f"{other.replace('_', ' ')} if the verdict was wrong")
         row.flag = flag
 
 

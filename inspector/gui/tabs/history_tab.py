@@ -24,7 +24,7 @@ from ..widgets.empty_state import EmptyState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
-from .history_model import FLAG_WORDS, HistoryModel, local_time
+from .history_model import FLAG_WORDS, IMAGE_COLUMN, HistoryModel, local_time
 from .result_panel import ResultPanel, ViewControls
 
 LIMIT = 5000
@@ -57,6 +57,11 @@ class HistoryTab(QWidget):
         self.source.addItem("All sources", None)
         for s, label in (("camera", "Live camera"), ("batch", "Folder / batch"), ("file", "Single file")):
             self.source.addItem(label, s)
+        self.flag = QComboBox()
+        self.flag.setObjectName("flagFilter")
+        for label, value in (("Flagged or not", None), ("Flagged only", "any"), ("False rejects", "false_reject"),
+                             ("Missed defects", "missed_defect"), ("Not flagged", "")):
+            self.flag.addItem(label, value)
         self.period = QComboBox()
         self.period.addItems(PERIODS)
         self.since = QDateEdit(QDate.currentDate().addDays(-7))
@@ -72,7 +77,7 @@ class HistoryTab(QWidget):
         self.pdf_btn.clicked.connect(self.export_pdf_dialog)
         filters = QHBoxLayout()
         self.to_label = QLabel("to")
-        for w in (QLabel("Product"), self.product, self.verdict, self.source, self.period, self.since,
+        for w in (QLabel("Product"), self.product, self.verdict, self.source, self.flag, self.period, self.since,
                   self.to_label, self.until, refresh):
             filters.addWidget(w)
         filters.addStretch(1)
@@ -87,8 +92,15 @@ class HistoryTab(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(IMAGE_COLUMN, QHeaderView.ResizeMode.Interactive)  # long names elide
+        header.resizeSection(IMAGE_COLUMN, 170)
+        header.setStretchLastSection(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setSortingEnabled(True)  # header clicks call HistoryModel.sort
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.show_row(cur.row()))
         self.summary = QLabel()
         self.summary.setObjectName("historySummary")
@@ -130,7 +142,9 @@ class HistoryTab(QWidget):
         QShortcut(QKeySequence("F"), self, lambda: self._toggle_flag("false_reject"))
         QShortcut(QKeySequence("M"), self, lambda: self._toggle_flag("missed_defect"))
         self.period.currentIndexChanged.connect(self._period_changed)
-        for combo in (self.product, self.verdict, self.source, self.period):
+        self.product.activated.connect(self._product_picked)
+        self._all_products = False  # the user chose "All products": stay there, do not follow the toolbar
+        for combo in (self.product, self.verdict, self.source, self.flag, self.period):
             combo.currentIndexChanged.connect(self.refresh)
         for d in (self.since, self.until):
             d.dateChanged.connect(self.refresh)
@@ -147,11 +161,20 @@ class HistoryTab(QWidget):
         self.product.addItem("All products", None)
         for name in self.state.product_names():
             self.product.addItem(name, name)
-        idx = self.product.findData(current if current else self.state.product)
+        idx = 0 if self._all_products else self.product.findData(current if current else self.state.product)
         self.product.setCurrentIndex(max(0, idx))
         self.product.blockSignals(False)
 
+    def _product_picked(self, index: int) -> None:
+        self._all_products = index == 0
+
+    def show_all_products(self) -> None:
+        self._all_products = True
+        self.product.setCurrentIndex(0)
+
     def _follow_product(self, name: str) -> None:
+        if self._all_products:
+            return
         idx = self.product.findData(name) if name else 0
         if idx >= 0:
             self.product.setCurrentIndex(idx)
@@ -178,14 +201,15 @@ class HistoryTab(QWidget):
         verdict = self.verdict.currentText()
         return dict(product=self.product.currentData(), verdict=None if verdict.startswith("All") else verdict,
                     source=self.source.currentData(), since=to_utc(since) if since else None,
-                    until=to_utc(until) if until else None)
+                    until=to_utc(until) if until else None, flag=self.flag.currentData())
 
     def period_text(self) -> str:
         f = self.filters()
         if f["since"] is None and f["until"] is None:
             if not self.model.records:
                 return "all time"
-            first, last = self.model.records[-1].created_at, self.model.records[0].created_at
+            times = [r.created_at for r in self.model.records]
+            first, last = min(times), max(times)
             return f"{local_time(first):%Y-%m-%d %H:%M} to {local_time(last):%Y-%m-%d %H:%M}"
         until = local_time(f["until"]) - timedelta(seconds=1) if f["until"] else datetime.now()
         return f"{local_time(f['since']):%Y-%m-%d} to {until:%Y-%m-%d}"
@@ -239,7 +263,7 @@ class HistoryTab(QWidget):
                                    f"{local_time(r.created_at):%Y-%m-%d %H:%M:%S} · {r.engine_id} · "
                                    f"{r.duration_ms:.0f} ms" + (f"<br>{regions}" if regions else "")
                                    + (f"<br><b>Flag: {FLAG_WORDS[r.flag]}</b>" if r.flag else ""))
-        self.panel.set_flag(r.flag)
+        self.panel.set_flag(r.flag, r.verdict)
         run_task(self, load_record_view, self.state.workspace.root, r, hooks=False,
                  on_result=lambda res, rid=r.id: self._show_image(rid, *res),
                  on_error=lambda m, _d: (self.view.set_image(None), setattr(self.view, "empty_text", m)))

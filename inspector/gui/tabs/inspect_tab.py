@@ -20,6 +20,7 @@ from ...services.inspections import flag_inspection
 from ..image_view import ImageView
 from ..overlay_data import BoxLabel, OverlayData, overlay_from_result
 from ..state import AppState
+from ..widgets.elided_label import ElidedLabel
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
@@ -41,6 +42,7 @@ class Entry:
     flag: str = ""
     regions: list[str] = field(default_factory=list)
     name: str = ""  # shown in the list: the path below the opened folder ("scratch/003.png")
+    row: int = -1  # its row in the results list (skipped files have rows too)
 
 
 def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, station: str,  # noqa: ANN001
@@ -54,8 +56,8 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
     source = "file" if single else "batch"
     for item in inspect_paths(ws, product, paths, det, source=source, record=record, station=station,
                               operator=operator, progress=progress, cancel=cancel):
-        if item.error:
-            yield ("skipped", item.name, item.error)
+        if item.error:  # "PATH: why" -> "why": the row already names the file
+            yield ("skipped", item.name, item.error.removeprefix(f"{item.path}: "))
             continue
         r = item.result
         ov = overlay_from_result(r)
@@ -86,13 +88,13 @@ class InspectTab(QWidget):
         self.record = QCheckBox("Record in history")
         self.record.setChecked(True)
         self.progress = ProgressPanel()
-        self.note = QLabel()
+        self.note = ElidedLabel()  # e.g. "fitted 'standalone' on 10 reference(s)"; elides when narrow
         top = QHBoxLayout()
         top.addWidget(open_files)
         top.addWidget(open_folder)
         top.addWidget(self.record)
-        top.addWidget(self.progress, 1)
-        top.addWidget(self.note)
+        top.addWidget(self.progress, 2)
+        top.addWidget(self.note, 1)
 
         self.view = ImageView(empty_text="Open images or a folder to inspect them")
         self.controls = ViewControls(self.view)
@@ -105,6 +107,9 @@ class InspectTab(QWidget):
         self.panel = ResultPanel(on_flag=self.set_flag)
         self.results = QListWidget()
         self.results.setObjectName("resultsList")
+        # long rows (a skipped file and its reason) wrap inside the list instead of running off its edge
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results.setWordWrap(True)
         self.results.currentRowChanged.connect(self._row_changed)
         self.results.itemClicked.connect(lambda _i: setattr(self, "follow", False))
         self.counts = QLabel()
@@ -201,9 +206,7 @@ class InspectTab(QWidget):
             self.note.setText(item[1])
             return
         if item[0] == "skipped":
-            self.skipped.append((item[1], item[2]))
-            self.note.setText(f"Skipped {len(self.skipped)} unreadable file(s): "
-                              + "; ".join(f"{n} ({why})" for n, why in self.skipped[-3:]))
+            self._add_skipped(item[1], item[2])
             return
         _, entry, image, heat = item
         self.entries.append(entry)
@@ -212,16 +215,31 @@ class InspectTab(QWidget):
         li = QListWidgetItem(f"{entry.verdict}   {entry.score:5.2f}   {entry.name}")
         li.setForeground(QColor("#c62828") if entry.verdict == "NG" else QColor("#1b7f3b"))
         li.setToolTip(str(entry.path))
+        li.setData(Qt.ItemDataRole.UserRole, idx)
+        entry.row = self.results.count()
         self.results.addItem(li)
         self._update_counts()
         if self.follow or self.current < 0:
             self.results.blockSignals(True)
-            self.results.setCurrentRow(idx)
+            self.results.setCurrentRow(entry.row)
             self.results.blockSignals(False)
             self.show_entry(idx)
 
+    def _add_skipped(self, name: str, reason: str) -> None:
+        """A file that could not be read: a greyed row in the list (not selectable), the batch goes on."""
+        self.skipped.append((name, reason))
+        li = QListWidgetItem(f"SKIPPED   {name} — {reason}")
+        li.setForeground(QColor("#7a828a"))
+        li.setToolTip(f"{name} was not inspected: {reason}")
+        li.setFlags(Qt.ItemFlag.ItemIsEnabled)  # nothing to review: keyboard and selection pass it by
+        self.results.addItem(li)
+        self._update_counts()
+
     def _done(self) -> None:
-        if not self.entries and self.panel.banner.state == "busy":
+        if not self.entries and self.skipped:
+            self.panel.banner.show_message("Nothing inspected", f"none of the {len(self.skipped)} file(s) "
+                                           "could be read: see the list for why")
+        elif not self.entries and self.panel.banner.state == "busy":
             self.panel.banner.clear()
         self.state.notify_updated()  # a first inspection may have fitted the product
 
@@ -234,12 +252,20 @@ class InspectTab(QWidget):
     def _update_counts(self) -> None:
         n = len(self.entries)
         ng = sum(e.verdict == "NG" for e in self.entries)
-        self.counts.setText(f"{n} inspected · {ng} NG" + (f" ({ng / n:.0%})" if n else ""))
+        self.counts.setText(f"{n} inspected · {ng} NG" + (f" ({ng / n:.0%})" if n else "")
+                            + (f" · {len(self.skipped)} skipped (unreadable)" if self.skipped else ""))
 
     # --- review --------------------------------------------------------------------------
     def _row_changed(self, row: int) -> None:
-        if 0 <= row < len(self.entries):
-            self.show_entry(row)
+        item = self.results.item(row) if row >= 0 else None
+        idx = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if isinstance(idx, int) and 0 <= idx < len(self.entries):
+            self.show_entry(idx)
+
+    def select_entry(self, idx: int) -> None:
+        """Select the idx-th inspected image (rows of skipped files are passed by)."""
+        if 0 <= idx < len(self.entries):
+            self.results.setCurrentRow(self.entries[idx].row)
 
     def show_entry(self, idx: int) -> None:
         e = self.entries[idx]
@@ -249,7 +275,7 @@ class InspectTab(QWidget):
         head = f"<b>{e.name}</b> · {e.ms:.0f} ms<br>"
         self.panel.details.setText(head + (f"{len(e.regions)} region(s):<br>{regions}" if e.regions
                                            else "No region above the pixel threshold."))
-        self.panel.set_flag(e.flag if e.record_id is not None else None)
+        self.panel.set_flag(e.flag if e.record_id is not None else None, e.verdict)
         overlay = OverlayData(0, 0, None, e.outlines, e.boxes)
         if idx in self.cache:
             image, heat = self.cache[idx]
@@ -262,12 +288,12 @@ class InspectTab(QWidget):
     def next(self) -> None:
         if self.entries:
             self.follow = False
-            self.results.setCurrentRow(min(len(self.entries) - 1, max(0, self.current + 1)))
+            self.select_entry(min(len(self.entries) - 1, max(0, self.current + 1)))
 
     def previous(self) -> None:
         if self.entries:
             self.follow = False
-            self.results.setCurrentRow(max(0, self.current - 1))
+            self.select_entry(max(0, self.current - 1))
 
     def _toggle_flag(self, flag: str) -> None:
         if 0 <= self.current < len(self.entries) and self.entries[self.current].record_id is not None:
@@ -285,6 +311,6 @@ class InspectTab(QWidget):
             show_error(self, str(exc))
             return
         e.flag = flag
-        self.panel.set_flag(flag)
-        item = self.results.item(self.current)
+        self.panel.set_flag(flag, e.verdict)
+        item = self.results.item(e.row)
         item.setText(f"{e.verdict}   {e.score:5.2f}   {e.name}" + (f"   [{FLAG_TEXT[flag]}]" if flag else ""))

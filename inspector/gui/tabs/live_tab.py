@@ -8,14 +8,18 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from ...services.inspections import flag_inspection
+from ...services.inspections import FLAG_VERDICT, flag_allowed, flag_inspection
 from ..image_view import ImageView
 from ..live_session import LiveBridge, LiveConfig, LiveSession, Scored
 from ..state import AppState
+from ..widgets.error_dialog import show_error
 from ..widgets.live_canvas import LiveCanvas
 from ..widgets.source_picker import SourcePicker
 from ..workers import run_task
 from .result_panel import ResultPanel
+
+_STUCK: list[LiveSession] = []  # runs whose threads outlived their closed window (never deleted)
+
 
 class LiveTab(QWidget):
     title = "Live"
@@ -28,7 +32,11 @@ class LiveTab(QWidget):
         self.counts = {"inspected": 0, "ng": 0}
         self.last_record: Optional[int] = None
         self.last_scored: Optional[Scored] = None
-        self._stopped: list[LiveSession] = []  # stopped runs whose threads may still be ending
+        # stopped runs whose threads may still be ending: kept (with their bridges) until they have ended
+        self._stopped: list[LiveSession] = []
+        self._reaper = QTimer(self)
+        self._reaper.setInterval(200)
+        self._reaper.timeout.connect(self._reap)
         self.source = SourcePicker(state.settings)
 
         self.start_btn = QPushButton("▶  Start")
@@ -60,9 +68,10 @@ class LiveTab(QWidget):
         ll.addWidget(self.rates)
 
         self.panel = ResultPanel(on_flag=self.set_flag)
-        self.panel.banner.setMinimumHeight(150)
+        self.panel.banner.setMinimumHeight(120)
         self.panel.banner.clear("Not running", "Press Start (Space)")
         self.scored_view = ImageView(empty_text="The last scored frame appears here")
+        self.scored_view.setMinimumSize(160, 90)  # the side column must fit a 768 px high screen
         self.count_labels: dict[str, QLabel] = {}
         grid = QGridLayout()
         for col, (key, title) in enumerate((("inspected", "Inspected"), ("ng", "NG"), ("rate", "NG rate"))):
@@ -108,9 +117,16 @@ class LiveTab(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(500)
         self.timer.timeout.connect(self._update_rates)
-        state.product_changed.connect(lambda _n: self.stop())
-        state.workspace_changed.connect(self.stop)
+        # bound methods, not lambdas: Qt drops these connections when the tab is destroyed
+        state.product_changed.connect(self._product_changed)
+        state.workspace_changed.connect(self._workspace_changed)
         self._update_counts()
+
+    def _product_changed(self, _name: str) -> None:
+        self.stop()
+
+    def _workspace_changed(self) -> None:
+        self.stop()
 
     def showEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().showEvent(event)
@@ -140,7 +156,7 @@ class LiveTab(QWidget):
         config = LiveConfig(spec=spec, fps=fps, product=self.state.product, device=self.state.device,
                             record_all=self.source.record_all(), station=self.state.station(),
                             operator=self.state.operator())
-        self.bridge = LiveBridge(self)
+        self.bridge = LiveBridge()  # no parent: the session keeps it alive until its threads end
         self.bridge.frame_ready.connect(self._show_frame)
         self.bridge.scored.connect(self._scored)
         self.bridge.status.connect(self._status)
@@ -163,9 +179,9 @@ class LiveTab(QWidget):
         session.stop()  # returns at once; the threads end by themselves
         if bridge is not None:
             bridge.blockSignals(True)  # late frames and results of this run are ignored
-            bridge.deleteLater()
         self.bridge = None
         self._stopped.append(session)
+        self._reaper.start()
         self.timer.stop()
         self.start_btn.setText("▶  Start")
         self.pause_btn.setEnabled(False)
@@ -177,11 +193,21 @@ class LiveTab(QWidget):
             self.panel.banner.clear("Not running", "Press Start (Space)")
         self._update_rates()
 
+    def _reap(self) -> None:
+        """Let go of stopped runs whose threads have ended (here, in the GUI thread)."""
+        self._stopped = [s for s in self._stopped if s.running]
+        if not self._stopped:
+            self._reaper.stop()
+
     def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop and join the live threads (the window is closing)."""
         self.stop()
         for s in self._stopped:
             s.join(timeout)
+        self._reap()
+        _STUCK.extend(self._stopped)  # a thread still in a slow call: its bridge must outlive the tab
         self._stopped.clear()
+        self._reaper.stop()
 
     def toggle_pause(self) -> None:
         if self.session is None:
@@ -192,16 +218,19 @@ class LiveTab(QWidget):
         if paused:
             self.panel.banner.show_message("Paused", "Press Resume (Ctrl+Space) to continue")
 
-    # --- from the live threads --------------------------------------------------------------------
+    # --- from the live threads (queued; a late one from a stopped run is dropped) -----------------
+    def _current(self) -> bool:
+        return self.session is not None and self.bridge is not None and self.sender() is self.bridge
+
     def _show_frame(self) -> None:
-        if self.session is None:
+        if not self._current():
             return
         frame = self.session.take_display_frame()
         if frame is not None:
             self.canvas.set_frame(frame.image)
 
     def _scored(self, s: Scored) -> None:
-        if self.session is None or self.session.paused:
+        if not self._current() or self.session.paused:
             return
         r = s.result
         self.counts["inspected"] += 1
@@ -212,12 +241,12 @@ class LiveTab(QWidget):
         self.panel.banner.show_verdict(r.verdict, r.score, r.threshold)
         regions = ", ".join(f"{g.label} {g.score:.2f} ({g.area_px} px)" for g in r.regions[:4])
         self.panel.details.setText(f"{frame}<br>{regions or 'No region above the pixel threshold.'}")
-        self.panel.set_flag("")
+        self.panel.set_flag("", r.verdict)
         self.scored_view.set_image(s.frame.image, s.overlay)
         self._update_counts()
 
     def _status(self, kind: str, title: str, detail: str) -> None:
-        if self.session is None:
+        if not self._current():
             return
         if kind == "problem":
             self.panel.banner.show_message(title, detail)
@@ -225,11 +254,13 @@ class LiveTab(QWidget):
             self.panel.banner.show_message(title, detail, busy=True)
         elif kind == "ok" and self.panel.banner.state in ("message", "busy"):
             self.panel.banner.show_message("Waiting for the first verdict…", detail, busy=True)
-        elif kind == "note" and detail:
-            self.rates.setToolTip(detail)
+        elif kind == "note":  # the detector is ready: it may have just been fitted for this run
+            self.state.notify_updated()
+            if detail:
+                self.rates.setToolTip(detail)
 
     def _ended(self, reason: str) -> None:
-        if self.session is not None:
+        if self._current():
             self.stop(reason)
 
     # --- counters, rates, flags ----------------------------------------------------------------
@@ -265,7 +296,13 @@ class LiveTab(QWidget):
         scored = self.last_scored
         if scored is None or self.state.workspace is None:
             return
-        self.panel.set_flag(flag)
+        verdict = scored.result.verdict
+        if not flag_allowed(flag, verdict):
+            show_error(self, f"This frame is {verdict}: only an {FLAG_VERDICT[flag]} verdict can be flagged as "
+                             f"a {flag.replace('_', ' ')}.")
+            self.panel.set_flag(self.panel.current_flag(), verdict)
+            return
+        self.panel.set_flag(flag, verdict)
         run_task(self, flag_frame, self.state.workspace, self.state.product, scored, flag,
                  self.state.station(), self.state.operator(), hooks=False,
                  on_result=lambda rec_id, sc=scored: self._flagged(sc, rec_id))

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog
                                QSplitter, QStackedLayout, QVBoxLayout, QWidget)
 
 from ...core.errors import InspectorError
+from ...engines.registry import ENGINES
 from ...services import engine_state, products as product_svc, references as ref_svc
 from ..dialogs import DeleteProductDialog, NewProductDialog
 from ..state import AppState
@@ -17,9 +18,14 @@ from ..widgets.empty_state import EmptyState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
-from .product_form import ProductForm
+from .product_form import ProductForm, engine_availability
 from .reference_grid import ReferenceGrid
 from .threshold_panel import ThresholdPanel
+
+
+NO_PRODUCTS = "No products yet"
+NO_PRODUCTS_DETAIL = ("A product is one part type: its good reference images, the defects to look for and "
+                      "its threshold.")
 
 
 class ProductsTab(QWidget):
@@ -100,9 +106,7 @@ class ProductsTab(QWidget):
         pl = QVBoxLayout(page)
         pl.addLayout(head)
         pl.addWidget(self.splitter, 1)
-        self.empty = EmptyState("No products yet", "New product…", self.new_product,
-                                detail="A product is one part type: its good reference images, the defects "
-                                       "to look for and its threshold.")
+        self.empty = EmptyState(NO_PRODUCTS, "New product…", self.new_product, detail=NO_PRODUCTS_DETAIL)
         self.stack = QStackedLayout(self)
         self.stack.addWidget(self.empty)
         self.stack.addWidget(page)
@@ -118,6 +122,8 @@ class ProductsTab(QWidget):
         self.stack.setCurrentWidget(self.page if info else self.empty)
         if self.state.workspace is None:
             self.empty.set_message("No workspace open", "Open or create a workspace from the File menu.")
+        else:
+            self.empty.set_message(NO_PRODUCTS, NO_PRODUCTS_DETAIL)
         if info is None:
             self.form.set_product(None)
             self.threshold.set_product(None, None)
@@ -130,9 +136,15 @@ class ProductsTab(QWidget):
         refs = ref_svc.list_references(ws, info.name)
         self.grid.set_refs(refs, ws.root)
         self.refs_count.setText(f"{len(refs)} image(s)")
-        self.threshold.set_product(info, self.state.calibration(info))
+        calibration = self.state.calibration(info)
+        suspects = self.state.suspect_references(refs, info, calibration)
+        self.threshold.set_product(info, calibration, [r.original_name for r in suspects])
         if not refs:
             self.fit_status.setText("Add good reference images, then fit.")
+        elif "to switch to" in fitted:
+            in_use, version = fitted.split(" · ")[:2]
+            self.fit_status.setText(f"<b>Inspections still use {in_use} ({version})</b>: fit to switch "
+                                    f"to {fitted.rsplit('to switch to ', 1)[1]}.")
         elif "refit needed" in fitted or "not fitted" in fitted:
             self.fit_status.setText(f"<b>{fitted.split(' · ', 1)[1].capitalize()}</b>: fit to use the "
                                     f"current {len(refs)} reference(s).")
@@ -191,6 +203,30 @@ class ProductsTab(QWidget):
         return True
 
     def save_fields(self, fields: dict[str, Any]) -> None:
+        """Save recipe fields; a new engine is saved only once it is known to run here."""
+        info = self.state.product_info()
+        if "engine" in fields and info is not None:
+            engine_id = fields["engine"]
+            settings = {**info.engine_settings, "defect_words": info.defect_words}
+            self.form.save_button.setEnabled(False)
+            run_task(self, engine_availability, engine_id, settings, hooks=False,
+                     on_result=lambda r, f=dict(fields), p=info.name: self._save_if_available(p, f, *r),
+                     on_error=lambda m, _d, f=dict(fields), p=info.name: self._save_if_available(p, f, False, m))
+            return
+        self._save(fields)
+
+    def _save_if_available(self, product: str, fields: dict[str, Any], ok: bool, reason: str) -> None:
+        if product != self.state.product:
+            return  # the user moved on to another product meanwhile
+        if not ok:
+            title = ENGINES[fields["engine"]].title
+            show_error(self, f"{title} cannot run on this computer, so the recipe was not saved: {reason}",
+                       title="Engine not available")
+            self.form.save_button.setEnabled(bool(self.form.changes()))
+            return
+        self._save(fields)
+
+    def _save(self, fields: dict[str, Any]) -> None:
         try:
             product_svc.update_product(self.state.workspace, self.state.product, **fields)
         except InspectorError as exc:

@@ -7,6 +7,7 @@ from typing import Callable, Optional
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout,
                                QWidget)
 
+from ...services.inspections import flag_allowed
 from ..image_view import ImageView
 from ..widgets.heat_legend import HeatLegend
 from ..widgets.verdict_banner import VerdictBanner
@@ -75,10 +76,17 @@ class ResultPanel(QWidget):
         lay.addWidget(self.details)
         lay.addWidget(self.legend)
         lay.addLayout(flags)
+        self.verdict = ""
         self.set_flag(None)
 
-    def set_flag(self, flag: Optional[str]) -> None:
-        """None: nothing to flag (no recorded result)."""
+    def current_flag(self) -> str:
+        return "false_reject" if self.flag_fr.isChecked() else "missed_defect" if self.flag_md.isChecked() else ""
+
+    def set_flag(self, flag: Optional[str], verdict: str = "") -> None:
+        """None: nothing to flag (no recorded result). Only the flag that can correct `verdict`
+        is enabled (false reject on NG, missed defect on OK); a set flag can always be cleared."""
+        if verdict:
+            self.verdict = verdict
         for b, f in ((self.flag_fr, "false_reject"), (self.flag_md, "missed_defect")):
-            b.setEnabled(flag is not None)
+            b.setEnabled(flag is not None and (flag == f or flag_allowed(f, self.verdict)))
             b.setChecked(flag == f)

@@ -6,7 +6,7 @@ scores); the new target is saved shortly after the slider stops, in a worker.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
@@ -68,8 +68,10 @@ class ThresholdPanel(QGroupBox):
     def target(self) -> float:
         return FRR_STEPS[self.slider.value()]
 
-    def set_product(self, info: Optional[ProductInfo], calibration) -> None:  # noqa: ANN001
-        """Show `info`'s calibration (None: not fitted)."""
+    def set_product(self, info: Optional[ProductInfo], calibration,  # noqa: ANN001
+                    suspects: Sequence[str] = ()) -> None:
+        """Show `info`'s calibration (None: not fitted); `suspects`: names of the outlier
+        references still in the product."""
         self._commit_timer.stop()
         self.scores = list(calibration.good_scores) if calibration is not None else []
         self.slider.blockSignals(True)
@@ -80,14 +82,15 @@ class ThresholdPanel(QGroupBox):
         self.hist.set_data(self.scores, threshold if self.scores else None)
         self._describe(threshold)
         method = getattr(calibration, "method", "")
-        suspects = list(getattr(calibration, "suspect_references", []) or [])
         if method == "self-augmented":
             note = ("Calibrated on re-shots of a single reference: the threshold is a rough "
                     "guide. Add more good images and fit again.")
         elif suspects:
-            note = (f"Check reference image(s) no. {', '.join(str(i + 1) for i in suspects)} in the grid: "
-                    "held out, they scored far above the others, so they were left out of the threshold. "
-                    "Remove them if they are not good parts.")
+            many = len(suspects) > 1
+            note = (f"Check {'these reference images' if many else 'this reference image'}: "
+                    f"{', '.join(suspects)}. Held out, {'they' if many else 'it'} scored far above the "
+                    f"others, so {'they were' if many else 'it was'} left out of the threshold. Remove "
+                    f"{'them if they are not good parts' if many else 'it if it is not a good part'}.")
         else:
             note = ""
         self.note.setText(note)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
 
 from ..workers import Task
+from .elided_label import ElidedLabel
 
 
 def format_eta(seconds: float) -> str:
@@ -25,8 +26,7 @@ class ProgressPanel(QWidget):
         super().__init__(parent)
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
-        self.label = QLabel()
-        self.label.setMinimumWidth(120)
+        self.label = ElidedLabel()  # long step texts elide ("…") instead of being cut
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelButton")
         lay = QHBoxLayout(self)
