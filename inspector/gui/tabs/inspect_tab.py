@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLis
 
 from ...core.errors import InspectorError
 from ...core.image_io import load_image
-from ...services.inspect import detector_for, inspect_paths
+from ...services.inspect import check_batch, detector_for, inspect_paths
 from ...services.inspections import flag_inspection
 from ..image_view import ImageView
 from ..overlay_data import BoxLabel, OverlayData, overlay_from_result
@@ -50,11 +50,12 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
     """Worker: ("note", text) once, then ("item", Entry, image, heat RGBA) per image, or
     ("skipped", name, reason) for a file that could not be read."""
     single = len(paths) == 1 and Path(paths[0]).is_file()
+    named = check_batch(paths)  # a batch that cannot be inspected must not refit the product
     det, note = detector_for(ws, product, device=device, progress=progress, cancel=cancel)
     if note:
         yield ("note", note)
     source = "file" if single else "batch"
-    for item in inspect_paths(ws, product, paths, det, source=source, record=record, station=station,
+    for item in inspect_paths(ws, product, paths, det, named=named, source=source, record=record, station=station,
                               operator=operator, progress=progress, cancel=cancel):
         if item.error:  # "PATH: why" -> "why": the row already names the file
             yield ("skipped", item.name, item.error.removeprefix(f"{item.path}: "))
