@@ -87,7 +87,7 @@ def build_iapas_models(root: Path) -> IapasModels:
     models = root / "models"
     gdino = build_gdino(models / GDINO_ID)
     sam = build_tiny_sam(models / SAM_ID / "sam_tiny_0001.pth")
-    llm = build_causal_lm(root / "llm")
+    llm = build_causal_lm(root / "llm", seed=1)  # seed 1: its greedy answer parses to words
     entries = [
         {"id": GDINO_ID, "title": "Tiny Grounding DINO", "kind": "transformers_folder",
          "engines": ["iapas"], "licence": "test", "source": {"hf_repo": "test-org/tiny-gdino-iapas"},
