@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from weights_fixtures import (TINY_SAM_DIMS, TINY_SAM_LAYOUT, backdate, build_tiny_sam,
-                              file_entries, manifest_text)
+from weights_fixtures import (TINY_SAM_DIMS, TINY_SAM_LAYOUT, backdate,  # noqa: F401
+                              build_tiny_sam, file_entries, manifest_text)
 
 GDINO_ID = "tiny-gdino-iapas"
 SAM_ID = "tiny-sam-iapas"

@@ -94,9 +94,10 @@ def test_no_boxes(env):
 
 
 def test_every_box_filtered_names_the_object(env):
-    model = fitted(prompts=["bottle", "the bottle"])
+    model = fitted(prompts=["the bottle", "bottle surface"])
+    assert model.groups == [["bottle", "the bottle", "bottle surface"]]
     o = model.score_detailed([noise(2)])[0]
-    assert o.decisions and not o.kept
+    assert o.decisions and not o.kept and o.object_boxes  # boxes of the object prompt itself
     assert {d.reason for d in o.decisions} == {"names the object"}
     assert o.score == 0.0 and not o.anomaly_map.any()
     r = IapasDetector(model, default_calibration(model.settings)).predict(noise(2))
@@ -146,14 +147,15 @@ def test_prompt_list_longer_than_the_token_limit(env):
     det = model.detector
     assert det.budget == TEXT_LEN
     assert token_count(det.tokenizer, caption_of(prompts)) > 3 * TEXT_LEN
-    groups = model.groups[1:]
+    groups = model.groups
     assert len(groups) > 3 and all(token_count(det.tokenizer, caption_of(g)) <= TEXT_LEN for g in groups)
     flat = [p for g in groups for p in g]
-    assert flat[:-1] == prompts[:-1] and flat[-1].startswith("scratch scratch")
+    assert flat[0] == "bottle"  # the object prompt leads the first caption
+    assert flat[1:-1] == prompts[:-1] and flat[-1].startswith("scratch scratch")
     o = model.score_detailed([noise(6)])[0]
     check_outcome(model, o, (80, 120))
     found = {d.box.prompt for d in o.decisions}
-    assert found <= set(flat) and len({i for i, g in enumerate(groups) if found & set(g)}) > 1
+    assert found <= set(flat[1:]) and len({i for i, g in enumerate(groups) if found & set(g)}) > 1
 
 
 def test_grey_image(env):
@@ -228,6 +230,20 @@ def test_missing_weights_say_exactly_what_to_import(tiny, tmp_path, monkeypatch)
     spec = ENGINES["iapas"]
     assert spec.requirements.min_references == 0 and spec.region_label == "defect"
     assert requirements().weights == ["grounding-dino-tiny", "sam-vit-b"]
+
+
+def test_explicit_weight_paths_bypass_the_manifest(tiny, tmp_path, monkeypatch):
+    from iapas_fixtures import TINY_SAM_DIMS
+
+    monkeypatch.setenv("INSPECTOR_MODELS_DIR", str(tmp_path / "empty"))
+    explicit = {"detector_folder": str(tiny.gdino), "sam_checkpoint": str(tiny.sam),
+                "sam_variant": TINY_SAM_DIMS, "object_name": "tile", "llm": "", "work_size": 96}
+    assert availability(explicit).ok and requirements(explicit).weights == []
+    model = IapasModel(explicit)
+    model.fit([])
+    assert np.isfinite(model.score([noise(0)])[0][0])
+    gone = {**explicit, "sam_checkpoint": str(tmp_path / "nope.pth")}
+    assert not availability(gone).ok and "nope.pth" in availability(gone).reason
 
 
 def test_misuse_is_reported(env):

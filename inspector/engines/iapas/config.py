@@ -18,6 +18,9 @@ class IapasSettings:
     """Settings of the IAP-AS engine (keys of the settings dict; unknown keys are ignored).
 
     detector_id, sam_id: weights ids from models/manifest.toml (Grounding DINO, SAM).
+    detector_folder, sam_checkpoint, sam_variant: explicit weights instead (a transformers
+        Grounding DINO folder; a SAM .pth with "vit_b"/"vit_l"/"vit_h" or a dict of sizes);
+        for tests, benchmarks and custom models. When set, the manifest is not consulted.
     object_name: the object tag ("bottle"); it is the object prompt of the size filter.
     tags: the product's tags {"material", "object", "colour", "surface"} (object_name wins).
     defect_words: the engineer's own defect words; they lead the prompt list.
@@ -40,6 +43,9 @@ class IapasSettings:
 
     detector_id: str = DEFAULT_DETECTOR
     sam_id: str = DEFAULT_SAM
+    detector_folder: Optional[str] = None
+    sam_checkpoint: Optional[str] = None
+    sam_variant: Any = "vit_b"
     object_name: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     defect_words: list[str] = field(default_factory=list)

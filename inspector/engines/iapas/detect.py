@@ -167,10 +167,14 @@ class GroundingDetector:
 
 
 def load_detector(model_id: str, device: str, box_threshold: float, text_threshold: float,
-                  max_text_tokens: int = 0, text_batch: int = 4,
-                  autocast: Optional[Any] = None) -> GroundingDetector:
-    from ...weights.loaders import load_grounding_dino_model
+                  max_text_tokens: int = 0, text_batch: int = 4, autocast: Optional[Any] = None,
+                  folder: Optional[str] = None) -> GroundingDetector:
+    """Grounding DINO of manifest id `model_id`, or from an explicit `folder`."""
+    from ...weights.loaders import load_grounding_dino, load_grounding_dino_model
 
-    model, processor = load_grounding_dino_model(model_id, device)
+    if folder:
+        model, processor = load_grounding_dino(folder, device)
+    else:
+        model, processor = load_grounding_dino_model(model_id, device)
     return GroundingDetector(model, processor, box_threshold, text_threshold, max_text_tokens,
                              text_batch, autocast)

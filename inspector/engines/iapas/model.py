@@ -109,28 +109,33 @@ class IapasModel(ScoreModel):
             c = self.config
             self._detector = load_detector(c.detector_id, self.device, c.box_threshold,
                                            c.text_threshold, c.max_text_tokens, c.text_batch,
-                                           self._autocast())
+                                           self._autocast(), c.detector_folder)
         return self._detector
 
     @property
     def segmenter(self) -> BoxSegmenter:
         if self._segmenter is None:
             self._check_device()
-            from ...weights.loaders import load_sam_model
+            from ...weights.loaders import load_sam, load_sam_model
 
-            sam = load_sam_model(self.config.sam_id, self.device)
+            c = self.config
+            sam = load_sam(c.sam_variant, c.sam_checkpoint, self.device) if c.sam_checkpoint \
+                else load_sam_model(c.sam_id, self.device)
             self._segmenter = BoxSegmenter(sam, self.config.sam_batch, self._autocast())
         return self._segmenter
 
     @property
     def groups(self) -> list[list[str]]:
-        """The defect prompts in captions within the detector's token budget (object prompt apart)."""
+        """The object prompt, then the defect prompts, in captions within the detector's token
+        budget. The object prompt leads the first caption: a box it scores highest is the
+        object's, and it costs no extra detector pass."""
         if self._groups is None:
             if self.prompt_set is None:
                 raise InspectorError("IAP-AS model is not fitted: fit it first (references are optional)")
             det = self.detector
-            self._groups = [[self.prompt_set.object_prompt]] + \
-                chunk_prompts(self.prompt_set.prompts, det.tokenizer, det.budget)
+            obj = self.prompt_set.object_prompt
+            defects = [p for p in self.prompt_set.prompts if p != obj]
+            self._groups = chunk_prompts([obj] + defects, det.tokenizer, det.budget)
         return self._groups
 
     # ------------------------------------------------------------------ fit
@@ -197,7 +202,10 @@ class IapasModel(ScoreModel):
         self._sync()
         t["detect"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
-        obj_boxes, defects = per_group[0], [b for g in per_group[1:] for b in g]
+        obj = self.prompt_set.object_prompt
+        boxes = [b for g in per_group for b in g]
+        obj_boxes = [b for b in boxes if b.prompt == obj]
+        defects = [b for b in boxes if b.prompt != obj]
         area = object_area(obj_boxes, small.shape, self.object_fraction)
         decisions = filter_boxes(defects, area, self.prompt_set.object_prompt, c.max_box_ratio,
                                  c.nms_iou, c.top_k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any, Optional
 
 from ...core.errors import InspectorError
@@ -14,7 +15,8 @@ from .prompts import load_vocabulary
 def requirements(settings: Optional[dict[str, Any]] = None) -> Requirements:
     """No references needed; Grounding DINO + SAM weights; transformers and segment-anything."""
     cfg = IapasSettings.from_dict(settings)
-    return Requirements(min_references=0, weights=[cfg.detector_id, cfg.sam_id], gpu="optional",
+    weights = ([] if cfg.detector_folder else [cfg.detector_id]) + ([] if cfg.sam_checkpoint else [cfg.sam_id])
+    return Requirements(min_references=0, weights=weights, gpu="optional",
                         packages=["transformers", "segment-anything"])
 
 
@@ -31,8 +33,15 @@ def availability(settings: Optional[dict[str, Any]] = None) -> Availability:
         return Availability(False, f"IAP-AS cannot look up its weights: {exc}")
     except InspectorError as exc:
         return Availability(False, str(exc))
+    if cfg.detector_folder and not (Path(cfg.detector_folder) / "config.json").is_file():
+        return Availability(False, f"Grounding DINO folder not found: {cfg.detector_folder} (no "
+                                   "config.json; fix the IAP-AS 'detector_folder' setting)")
+    if cfg.sam_checkpoint and not Path(cfg.sam_checkpoint).is_file():
+        return Availability(False, f"SAM weights file not found: {cfg.sam_checkpoint} "
+                                   "(fix the IAP-AS 'sam_checkpoint' setting)")
     missing, details = [], []
-    for model_id in (cfg.detector_id, cfg.sam_id):
+    ids = ([] if cfg.detector_folder else [cfg.detector_id]) + ([] if cfg.sam_checkpoint else [cfg.sam_id])
+    for model_id in ids:
         try:
             locate(model_id)
         except InspectorError as exc:
