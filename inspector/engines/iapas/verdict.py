@@ -64,15 +64,19 @@ class IapasDetector(Detector):
 
     model: IapasModel
 
-    def predict_batch(self, images: Sequence[np.ndarray]) -> list[InspectionResult]:
+    def predict_detailed(self, images: Sequence[np.ndarray]) -> list[tuple[InspectionResult, ImageOutcome]]:
+        """(result, IAP-AS outcome with every box decision) per image."""
         t0 = time.perf_counter()
         outcomes = self.model.score_detailed(images)
         per_image_ms = (time.perf_counter() - t0) * 1e3 / max(len(images), 1)
-        results = []
+        out = []
         for img, o in zip(images, outcomes):
             r = self._result(o.score, o.anomaly_map, per_image_ms)
             label_regions(r.regions, o)
             r.dropped = dropped_regions(o, img.shape[:2])  # type: ignore[attr-defined]
             r.timings_ms = {**{f"iapas_{k}": v for k, v in o.timings_ms.items()}, **r.timings_ms}
-            results.append(r)
-        return results
+            out.append((r, o))
+        return out
+
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[InspectionResult]:
+        return [r for r, _ in self.predict_detailed(images)]
