@@ -74,6 +74,41 @@ def build_causal_lm(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+LMM_WORDS = ["<unk>", "<pad>", "<eos>", "<image>", ",", "scratch", "dent", "crack", "stain",
+             "hole", "none", "user", "assistant", ":", "what", "is", "wrong", "with", "this"]
+LMM_TEMPLATE = ("{% for m in messages %}user : {% for c in m['content'] %}{% if c['type'] == 'image' %}"
+                "<image> {% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %} assistant :")
+
+
+def build_multimodal(folder: Path, seed: int = 3) -> Path:  # seed 3: its answer parses to words
+    """A tiny LLaVA (CLIP ViT + 2-layer Llama) with a word-level tokenizer and a chat template,
+    saved with save_pretrained: the image-text-to-text layout LLaVA-OneVision also uses."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(LMM_WORDS)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
+                                        eos_token="<eos>", extra_special_tokens={"image_token": "<image>"})
+    vision = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                              num_attention_heads=2, image_size=32, patch_size=8, projection_dim=16)
+    text = LlamaConfig(vocab_size=len(LMM_WORDS), hidden_size=32, intermediate_size=64,
+                       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                       max_position_embeddings=256, pad_token_id=1, eos_token_id=2, bos_token_id=2)
+    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=3,
+                         vision_feature_layer=-1, vision_feature_select_strategy="default")
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tokenizer, patch_size=8, num_additional_image_tokens=1,
+        vision_feature_select_strategy="default", image_token="<image>", chat_template=LMM_TEMPLATE)
+    torch.manual_seed(seed)
+    LlavaForConditionalGeneration(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
 @dataclass
 class IapasModels:
     manifest: Path

@@ -232,6 +232,36 @@ def test_missing_weights_say_exactly_what_to_import(tiny, tmp_path, monkeypatch)
     assert requirements().weights == ["grounding-dino-tiny", "sam-vit-b"]
 
 
+def test_describe_then_segment_with_a_tiny_multimodal_model(env, tmp_path):
+    from iapas_fixtures import build_multimodal
+
+    from inspector.engines.iapas.describe import load_describer
+
+    lmm = build_multimodal(tmp_path / "describe-lmm")
+    describer = load_describer(str(lmm))
+    words = describer.describe(noise(0), "bottle")
+    assert words and words == describer.describe(noise(0), "bottle")  # greedy: reproducible
+    model = fitted(describe="on", describe_model=str(lmm), max_box_ratio=1.0)
+    o = model.score_detailed([noise(0)])[0]
+    check_outcome(model, o, (80, 120))
+    assert o.image_prompts == [w for w in words if w != "bottle"]
+    assert {d.box.prompt for d in o.decisions} <= set(o.image_prompts)
+    assert "describe" in o.timings_ms
+    # off by default; on without a model folder says what to do
+    assert "describe" not in fitted().score_detailed([noise(0)])[0].timings_ms
+    with pytest.raises(InspectorError, match="describe is on, but .*no config.json"):
+        fitted(describe="on").score([noise(0)])
+
+
+def test_bench_reports_stages(env):
+    from inspector.services.benchmark import run_iapas_bench
+
+    r = run_iapas_bench(size=96, n=2, warmup=1, settings=settings(max_box_ratio=1.0))
+    assert r["engine"] == "iapas" and r["refs"] == 0 and r["n"] == 2 and r["p50_ms"] > 0
+    assert {"detect", "filter", "sam_embed", "sam_decode", "map", "verdict"} <= set(r["stages_p50_ms"])
+    assert r["captions"] >= 1 and r["prompts"] > 0
+
+
 def test_explicit_weight_paths_bypass_the_manifest(tiny, tmp_path, monkeypatch):
     from iapas_fixtures import TINY_SAM_DIMS
 

@@ -48,7 +48,7 @@ def test_vocabulary_errors_name_the_file(tmp_path, monkeypatch):
 
 
 def test_parse_llm_answer():
-    text = "1. Scratch on the rim, dent; bottle\n2) rust-spot, a very long sentence about many things"
+    text = "1. Scratch on the rim, dent; bottle\n2) rust-spot, a very long sentence about many things, is"
     assert parse_llm_words(text, "bottle") == ["scratch on the rim", "dent", "rust spot"]
 
 

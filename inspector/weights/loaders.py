@@ -326,3 +326,22 @@ def load_causal_lm(folder: Union[str, os.PathLike], device: Union[str, "torch.de
         raise EngineUnavailable(f"causal LM in {folder} does not load "
                                 f"({str(exc).splitlines()[0][:300]})") from None
     return model.to(torch.device(device)).eval(), tokenizer
+
+
+def load_multimodal(folder: Union[str, os.PathLike], device: Union[str, "torch.device"] = "cpu"):
+    """An image-text-to-text model (LLaVA, LLaVA-OneVision, ...) from a `save_pretrained` folder.
+
+    Returns (AutoModelForImageTextToText in eval mode on `device`, its processor). Used by
+    IAP-AS's optional describe-then-segment mode, which asks it what is wrong with an image.
+    """
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    folder = _check_folder(folder, "config.json", "multimodal model")
+    try:
+        processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:
+        raise EngineUnavailable(f"multimodal model in {folder} does not load "
+                                f"({str(exc).splitlines()[0][:300]})") from None
+    return model.to(torch.device(device)).eval(), processor

@@ -47,6 +47,7 @@ class ImageOutcome:
     object_boxes: list[Box] = field(default_factory=list)
     object_area: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    image_prompts: Optional[list[str]] = None  # describe-then-segment: this image's own prompts
 
     @property
     def kept(self) -> list[Decision]:
@@ -85,6 +86,7 @@ class IapasModel(ScoreModel):
         self._detector: Optional[GroundingDetector] = None
         self._segmenter: Optional[BoxSegmenter] = None
         self._groups: Optional[list[list[str]]] = None
+        self._describer: Any = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ models
@@ -123,6 +125,24 @@ class IapasModel(ScoreModel):
                 else load_sam_model(c.sam_id, self.device)
             self._segmenter = BoxSegmenter(sam, self.config.sam_batch, self._autocast())
         return self._segmenter
+
+    @property
+    def describer(self) -> Any:
+        """The multimodal model of describe-then-segment (only when describe is on)."""
+        if self._describer is None:
+            self._check_device()
+            from .describe import load_describer
+
+            self._describer = load_describer(self.config.describe_model, self.device,
+                                             self.config.llm_max_new_tokens)
+        return self._describer
+
+    def _described_groups(self, image: np.ndarray) -> tuple[list[list[str]], list[str]]:
+        """This image's captions from what the multimodal model sees (describe-then-segment)."""
+        obj = self.prompt_set.object_prompt
+        words = [w for w in self.describer.describe(image, obj) if w != obj]
+        det = self.detector
+        return chunk_prompts([obj] + words, det.tokenizer, det.budget), words
 
     @property
     def groups(self) -> list[list[str]]:
@@ -174,6 +194,8 @@ class IapasModel(ScoreModel):
         """Per image: raw score, raw map at the image's size, every box decision and stage times."""
         groups = self.groups
         seg = self.segmenter
+        if self.config.describe == "on":
+            _ = self.describer  # load (or fail with the fix) before the first image
         out = []
         with self._lock:
             for img in images:
@@ -197,6 +219,11 @@ class IapasModel(ScoreModel):
         t0 = time.perf_counter()
         small, s = _shrink(image, c.work_size)
         t["resize"] = (time.perf_counter() - t0) * 1e3
+        image_prompts: Optional[list[str]] = None
+        if c.describe == "on":
+            t0 = time.perf_counter()
+            groups, image_prompts = self._described_groups(small)
+            t["describe"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
         per_group = self.detector.detect(small, groups)
         self._sync()
@@ -234,7 +261,7 @@ class IapasModel(ScoreModel):
             area /= s * s
         t["map"] = (time.perf_counter() - t0) * 1e3
         return ImageOutcome(float(raw.max()) if raw.size else 0.0, raw.astype(np.float32),
-                            decisions, masks, obj_boxes, area, t)
+                            decisions, masks, obj_boxes, area, t, image_prompts)
 
     # ------------------------------------------------------------------ state
     def save(self, folder: Path) -> None:

@@ -195,7 +195,8 @@ def parse_llm_words(text: str, object_name: str, limit: int = MAX_LLM_WORDS) -> 
         if not m:
             continue
         phrase = " ".join(m.group(0).split())
-        if not 1 <= len(phrase.split()) <= 4 or len(phrase) > 40 or names_object(phrase, object_name):
+        if not 1 <= len(phrase.split()) <= 4 or len(phrase) > 40 or names_object(phrase, object_name) \
+                or set(phrase.split()) <= STOP_WORDS:
             continue
         out.append(phrase)
     return list(dict.fromkeys(out))[:limit]
