@@ -22,7 +22,7 @@ from inspector.core.errors import Cancelled, EngineUnavailable, InspectorError  
 from inspector.engines.iapas import IapasModel, availability, requirements  # noqa: E402
 from inspector.engines.iapas.detect import caption_of, token_count  # noqa: E402
 from inspector.engines.iapas.verdict import (DROPPED_PREFIX, UNCALIBRATED, IapasDetector,  # noqa: E402
-                                             default_calibration)
+                                             default_calibration, finish_calibration)
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +190,20 @@ def test_detector_result_labels_regions_with_prompts_and_times_stages(env):
     assert all(g.label in model.prompt_set.prompts for g in r.regions)
     assert {"iapas_detect", "iapas_sam_embed", "score", "total"} <= set(r.timings_ms)
     assert default_calibration({"default_threshold": 0.6}).threshold == 0.6
+
+
+def test_calibration_from_good_images_uses_the_shared_holdout(env):
+    from inspector.engines.calibrate import fit_and_calibrate
+
+    refs = [np.full((80, 120, 3), v, np.uint8) for v in (120, 128, 136)]
+    quiet = settings(box_threshold=0.9999999, size_from_references=False)
+    model, cal = fit_and_calibrate(lambda: IapasModel(quiet), refs, estimate_recall=False)
+    assert cal.method == "holdout" and cal.good_scores == [0.0, 0.0, 0.0]
+    fixed = finish_calibration(cal, settings(box_threshold=0.9999999))
+    assert fixed.threshold == cal.threshold and (fixed.map_lo, fixed.map_hi) == (0.0, 0.9999999)
+    assert finish_calibration(None, settings()).method == UNCALIBRATED
+    good = finish_calibration(default_calibration({"default_threshold": 0.5}))
+    assert (good.map_lo, good.map_hi) == (0.0, 0.5)  # a real scale is kept
 
 
 def test_save_load_keeps_prompts_and_scores(env, tmp_path, tiny):

@@ -30,6 +30,21 @@ def default_calibration(settings: Optional[dict] = None, target_frr: float = 0.0
                        method=UNCALIBRATED)
 
 
+def finish_calibration(calibration: Optional[Calibration], settings: Optional[dict] = None,
+                       target_frr: float = 0.01) -> Calibration:
+    """The calibration an IAP-AS product uses: `default_calibration` without good images; with
+    them, the held-out one, except that a collapsed map scale (no good pixel was ever in a
+    mask, so map_hi is map_lo + 1e-6) becomes 0 .. box_threshold: any masked pixel of an
+    NG image is then in the mask, as every kept box's confidence is above the box threshold."""
+    if calibration is None:
+        return default_calibration(settings, target_frr)
+    cfg = IapasSettings.from_dict(settings)
+    if calibration.map_hi - calibration.map_lo < 1e-3:
+        calibration = Calibration(**{**calibration.to_json(), "map_lo": 0.0,
+                                     "map_hi": float(cfg.box_threshold)})
+    return calibration
+
+
 def _intersection(a: Sequence[float], b: Sequence[float]) -> float:
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
