@@ -41,6 +41,14 @@ def _vlad_availability(settings: dict[str, Any]) -> Availability:
     return availability(settings)
 
 
+def _iapas_availability(settings: dict[str, Any]) -> Availability:
+    try:
+        from .iapas import availability
+    except ImportError as exc:  # pragma: no cover - depends on the installed packages
+        return Availability(False, f"IAP-AS cannot be loaded: {exc}")
+    return availability(settings)
+
+
 ENGINES: dict[str, EngineSpec] = {
     "standalone": EngineSpec(
         id="standalone", title="Standalone (no weights)",
@@ -54,6 +62,13 @@ ENGINES: dict[str, EngineSpec] = {
         requirements=Requirements(min_references=1, weights=["clip-vit-l-14"], gpu="optional",
                                   packages=["open_clip_torch"]),
         availability=_vlad_availability),
+    "iapas": EngineSpec(
+        id="iapas", title="IAP-AS (zero-shot, no references)",
+        summary="Tags -> defect prompts -> Grounding DINO boxes -> size filter -> SAM masks.",
+        model_class="inspector.engines.iapas:IapasModel",
+        requirements=Requirements(min_references=0, weights=["grounding-dino-tiny", "sam-vit-b"],
+                                  gpu="optional", packages=["transformers", "segment-anything"]),
+        availability=_iapas_availability, region_label="defect"),
 }
 
 

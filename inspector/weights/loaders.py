@@ -307,3 +307,53 @@ def load_diffusers_pipeline(folder: Union[str, os.PathLike], kind: str,
         raise EngineUnavailable(f"Stable Diffusion ({kind}) in {folder} does not load "
                                 f"({str(exc).splitlines()[0][:300]})") from None
     return pipe.to(torch.device(device))
+
+
+# ----------------------------------------------------------------------------- IAP-AS (by manifest id)
+
+def load_grounding_dino_model(model_id: str, device: Union[str, "torch.device"] = "cpu", *,
+                              manifest: Optional[Manifest] = None, root: Optional[Path] = None):
+    """`load_grounding_dino` for a manifest id (a transformers_folder entry)."""
+    manifest, root = resolve(manifest, root)
+    spec = manifest.get(model_id)
+    if spec.kind != "transformers_folder":
+        raise EngineUnavailable(f"{model_id} is a {spec.kind}, not a Grounding DINO folder")
+    return load_grounding_dino(locate(model_id, manifest=manifest, root=root), device)
+
+
+def load_causal_lm(folder: Union[str, os.PathLike], device: Union[str, "torch.device"] = "cpu"):
+    """Any transformers causal LM from a `save_pretrained` folder (with its tokenizer).
+
+    Returns (AutoModelForCausalLM in eval mode on `device`, tokenizer). Used by IAP-AS to turn
+    a product's tags into defect words when a local instruction-tuned LLM is installed.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = _check_folder(folder, "config.json", "causal LM")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:
+        raise EngineUnavailable(f"causal LM in {folder} does not load "
+                                f"({str(exc).splitlines()[0][:300]})") from None
+    return model.to(torch.device(device)).eval(), tokenizer
+
+
+def load_multimodal(folder: Union[str, os.PathLike], device: Union[str, "torch.device"] = "cpu"):
+    """An image-text-to-text model (LLaVA, LLaVA-OneVision, ...) from a `save_pretrained` folder.
+
+    Returns (AutoModelForImageTextToText in eval mode on `device`, its processor). Used by
+    IAP-AS's optional describe-then-segment mode, which asks it what is wrong with an image.
+    """
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    folder = _check_folder(folder, "config.json", "multimodal model")
+    try:
+        processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:
+        raise EngineUnavailable(f"multimodal model in {folder} does not load "
+                                f"({str(exc).splitlines()[0][:300]})") from None
+    return model.to(torch.device(device)).eval(), processor
