@@ -327,3 +327,26 @@ def test_cuda_matches_cpu(env):
     (s0, m0), = cpu.score([noise(0)])
     (s1, m1), = gpu.score([noise(0)])
     assert abs(s0 - s1) < 1e-3 and np.abs(m0 - m1).max() < 0.05
+
+
+def test_product_with_tags_and_no_references_is_fitted_and_inspected(env, ws, tmp_path):
+    """Day one: a product with a name and tags only is fitted (uncalibrated) and inspected."""
+    from PIL import Image
+
+    from inspector.services import engine_state, products
+    from inspector.services.inspect import detector_for, inspect_paths
+
+    products.create_product(ws, "bottle", tags={"object": "bottle", "material": "metal"},
+                            defect_words=["scratch"], engine="iapas")
+    products.update_product(ws, "bottle", engine_settings={"detector_id": GDINO_ID, "sam_id": SAM_ID,
+                                                           "llm": "", "work_size": 96})
+    Image.fromarray(noise(3)).save(tmp_path / "part.png")
+    det, note = detector_for(ws, "bottle")
+    assert "fitted 'iapas' on 0 reference(s)" in note
+    assert det.calibration.method == "uncalibrated"
+    assert det.model.config.tags == {"object": "bottle", "material": "metal"}  # tags reach the engine
+    item, = inspect_paths(ws, "bottle", [tmp_path / "part.png"], det)
+    assert item.result.engine_id == "iapas" and item.record is not None
+    assert isinstance(item.result.dropped, list)
+    again = engine_state.load_detector(ws, "bottle")  # the stored state loads as the same engine
+    assert type(again).__name__ == "IapasDetector" and again.calibration.method == "uncalibrated"

@@ -63,6 +63,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"fit        {r['fit_s']:.2f} s")
     print(f"latency    p50 {r['p50_ms']:.1f} ms   p95 {r['p95_ms']:.1f} ms per image")
     print(f"throughput {r['images_per_s']:.1f} images/s")
+    if r.get("stages_p50_ms"):
+        print("stages p50 " + ", ".join(f"{k} {v:.1f} ms" for k, v in r["stages_p50_ms"].items()))
     print(f"peak RSS   {r['peak_rss_mb']:.0f} MB" + (f"   peak GPU {r['peak_gpu_mb']:.0f} MB" if 'peak_gpu_mb' in r else ""))
     if json_path is not None:
         from ..core.image_io import atomic_write_bytes

@@ -43,6 +43,7 @@ class InspectionResult:
     engine_id: str
     engine_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    dropped: list[Region] = field(default_factory=list)  # candidates an engine filtered out (IAP-AS boxes), for a faint overlay
 
     @property
     def is_ng(self) -> bool:

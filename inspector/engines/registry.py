@@ -19,14 +19,33 @@ class EngineSpec:
     requirements: Requirements
     availability: Callable[[dict[str, Any]], Availability]
     region_label: str = "anomaly"
+    detector_class: str = "inspector.engines.detector:Detector"  # "module:Class", a Detector subclass
+    # "module:function" (calibration or None, settings, target_frr) -> Calibration: engines whose
+    # maps need their own scale, or that run with no good images at all (min_references 0)
+    calibration_hook: str = ""
 
     def load_class(self) -> type[ScoreModel]:
-        module, _, name = self.model_class.partition(":")
+        return self._import(self.model_class)
+
+    def _import(self, target: str) -> Any:
+        module, _, name = target.partition(":")
         try:
             return getattr(importlib.import_module(module), name)
         except ImportError as exc:
             raise EngineUnavailable(f"engine '{self.id}' cannot be loaded: {exc}; reinstall "
                                     "Inspector with its dependencies (pip install -e .)") from None
+
+    def finish_calibration(self, calibration: Any, settings: dict[str, Any], target_frr: float) -> Any:
+        """The calibration the engine runs with; None (no good images) needs a calibration_hook."""
+        if self.calibration_hook:
+            return self._import(self.calibration_hook)(calibration, settings, target_frr)
+        if calibration is None:
+            raise InspectorError(f"engine '{self.id}' needs good reference images to set its threshold")
+        return calibration
+
+    def build_detector(self, model: ScoreModel, calibration: Any) -> Any:
+        """The engine's Detector (the common one unless the engine adds extras to each result)."""
+        return self._import(self.detector_class)(model, calibration, self.region_label)
 
 
 def _always(_settings: dict[str, Any]) -> Availability:
@@ -68,7 +87,9 @@ ENGINES: dict[str, EngineSpec] = {
         model_class="inspector.engines.iapas:IapasModel",
         requirements=Requirements(min_references=0, weights=["grounding-dino-tiny", "sam-vit-b"],
                                   gpu="optional", packages=["transformers", "segment-anything"]),
-        availability=_iapas_availability, region_label="defect"),
+        availability=_iapas_availability, region_label="defect",
+        detector_class="inspector.engines.iapas.verdict:IapasDetector",
+        calibration_hook="inspector.engines.iapas.verdict:finish_calibration"),
 }
 
 

@@ -78,9 +78,14 @@ def run_bench(engine: str, size: int = 512, refs: int = 16, n: int = 50, device:
               cancel: Optional[CancelFn] = None) -> dict:
     from ..generate.procedural import render_good
 
+    if engine == "iapas":  # zero-shot: no references; timed by stage
+        settings = dict(settings or {})
+        return run_iapas_bench(size, n, device, settings, min(warmup, 2), random_weights,
+                               sam_variant=settings.pop("sam_variant", "vit_b"),
+                               progress=progress, cancel=cancel)
     if random_weights:
         if engine != "vlad":
-            raise InspectorError("--random-weights applies to engines built on foundation weights (vlad)")
+            raise InspectorError("--random-weights applies to engines built on foundation weights (vlad, iapas)")
         tmp = tempfile.TemporaryDirectory(prefix="inspector-bench-")
         settings = {**(settings or {}), **random_clip_checkpoint(
             (settings or {}).get("model_id", "clip-vit-l-14"), Path(tmp.name))}

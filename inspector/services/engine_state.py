@@ -26,6 +26,7 @@ from ..engines.detector import Calibration, Detector
 from ..engines.registry import get_engine, make_model
 from ..storage.workspace import Workspace, acquire_lock
 from . import products as product_svc
+from .records import ProductInfo
 from .references import list_references, load_reference_images
 
 _cache: dict[tuple[str, str, int, str], Detector] = {}
@@ -78,11 +79,9 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
         raise InspectorError(f"product '{product}' has {len(refs)} reference image(s); engine "
                              f"'{engine_id}' needs at least {spec.requirements.min_references}: "
                              f"add good images with `inspector refs add \"{product}\" FOLDER`")
-    settings = {**info.engine_settings, "object_name": info.tags.get("object", info.name),
-                "defect_words": info.defect_words}
+    settings = engine_settings(info)
     images = load_reference_images(ws, product)
-    model, calibration = fit_and_calibrate(lambda: make_model(engine_id, settings, device), images,
-                                           info.target_frr, progress, cancel)
+    model, calibration = fit_engine(engine_id, settings, images, info.target_frr, device, progress, cancel)
     state_root = ws.product_dir(info.id) / "state"
     version = max([info.state_version, *_versions_on_disk(state_root)]) + 1
     final = state_root / f"v{version}"
@@ -117,10 +116,30 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
     for old in _versions_on_disk(state_root):  # keep this version and the one before it
         if old < version - 1:
             shutil.rmtree(state_root / f"v{old}", ignore_errors=True)
-    detector = Detector(model, calibration, spec.region_label)
+    detector = spec.build_detector(model, calibration)
     with _cache_lock:
         _cache[(str(ws.root), product, version, device)] = detector
     return detector
+
+
+def engine_settings(info: ProductInfo) -> dict:
+    """What an engine is made with: the product's engine settings plus its object, tags and words."""
+    return {**info.engine_settings, "object_name": info.tags.get("object", info.name),
+            "tags": dict(info.tags), "defect_words": info.defect_words}
+
+
+def fit_engine(engine_id: str, settings: dict, images: list, target_frr: float, device: str = "cpu",
+               progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> tuple:
+    """(fitted model, calibration). With no good images (engines with min_references 0) the
+    model is fitted on none and the engine's own default calibration is used."""
+    spec = get_engine(engine_id)
+    if not images:
+        model = make_model(engine_id, settings, device)
+        model.fit([], progress=progress, cancel=cancel)
+        return model, spec.finish_calibration(None, settings, target_frr)
+    model, calibration = fit_and_calibrate(lambda: make_model(engine_id, settings, device), images,
+                                           target_frr, progress, cancel)
+    return model, spec.finish_calibration(calibration, settings, target_frr)
 
 
 def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
@@ -144,7 +163,7 @@ def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
     model = spec.load_class().load(folder, meta.get("settings"), device)
     if info.threshold is not None and info.threshold != calibration.threshold:
         calibration.threshold = info.threshold  # the engineer moved the threshold by hand
-    detector = Detector(model, calibration, spec.region_label)
+    detector = spec.build_detector(model, calibration)
     with _cache_lock:
         _cache[key] = detector
     return detector

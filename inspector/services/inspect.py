@@ -13,9 +13,8 @@ from ..core.image_io import load_image, save_png
 from ..core.overlay import render_overlay
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from ..core.result import InspectionResult
-from ..engines.calibrate import fit_and_calibrate
 from ..engines.detector import Detector
-from ..engines.registry import get_engine, make_model
+from ..engines.registry import get_engine
 from ..storage.workspace import Workspace
 from . import engine_state
 from . import products as product_svc
@@ -42,16 +41,15 @@ def detector_for(ws: Workspace, product: str, engine: Optional[str] = None, devi
     info = product_svc.get_product(ws, product)
     if engine and engine != info.engine:
         spec = get_engine(engine)
-        settings = {**info.engine_settings, "object_name": info.tags.get("object", info.name),
-                    "defect_words": info.defect_words}
         refs = load_reference_images(ws, product)
-        if not refs:
-            raise InspectorError(f"product '{product}' has no reference images")
-        model, cal = fit_and_calibrate(lambda: make_model(engine, settings, device), refs,
-                                       info.target_frr, progress, cancel)
-        return Detector(model, cal, spec.region_label), \
+        if len(refs) < spec.requirements.min_references:
+            raise InspectorError(f"product '{product}' has no reference images: add good images with "
+                                 f"`inspector refs add \"{product}\" FOLDER`")
+        model, cal = engine_state.fit_engine(engine, engine_state.engine_settings(info), refs,
+                                             info.target_frr, device, progress, cancel)
+        return spec.build_detector(model, cal), \
             f"engine '{engine}' fitted for this run only (the product's engine is '{info.engine}')"
-    if info.n_references == 0:
+    if info.n_references == 0 and get_engine(info.engine).requirements.min_references > 0:
         raise InspectorError(f"product '{product}' has no reference images: add good images with "
                              f"`inspector refs add \"{product}\" FOLDER`")
     if engine_state.is_stale(ws, product):
