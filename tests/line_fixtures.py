@@ -77,17 +77,18 @@ def free_port() -> int:
 class Broker:
     """A real mosquitto on 127.0.0.1:<port> with persistence in `folder` (survives restarts)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, port: int | None = None) -> None:
         self.exe = shutil.which("mosquitto") or next(
             (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
         self.folder = folder
-        self.port = free_port()
+        self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\nuser root\n"
             f"persistence_location {folder}/\nautosave_interval 1\nmax_queued_messages 0\n"
             "max_inflight_messages 20\n")
+        # as root mosquitto would switch to user "mosquitto", who cannot write the temp folder
 
     @property
     def url(self) -> str:
