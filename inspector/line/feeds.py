@@ -62,8 +62,7 @@ class Feed(ABC):
 
     def close(self) -> None:
         if self.ledger is not None:
-            self.ledger.close()
-            self.ledger = None
+            self.ledger.close()  # reopens on next use, so a closed feed can be opened again
 
 
 class _LedgeredHotFolder(HotFolder):

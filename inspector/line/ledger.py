@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from datetime import timezone
 from pathlib import Path
+from typing import Optional
 
 from sqlalchemy import select
 
@@ -42,13 +43,20 @@ class Ledger:
         self.ws = ws
         self.folder = Path(folder).expanduser()
         self.key = source_key(self.folder)
-        path = ws.root / "line" / "ledger.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = ws.root / "line" / "ledger.sqlite"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
-        self._db.executescript(_SCHEMA)
+        self._conn: Optional[sqlite3.Connection] = None  # opened on first use: bad input writes nothing
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
 
     def is_done(self, name: str, identity: tuple[int, int]) -> bool:
         with self._lock:
@@ -100,6 +108,8 @@ class Ledger:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 

@@ -141,9 +141,9 @@ class MqttPublisher:
         self._thread = threading.Thread(target=self._deliver, name="mqtt spool", daemon=True)
         self._thread.start()
 
-    def stop(self, flush_s: float = 3.0) -> None:
+    def stop(self, flush_s: float = 3.0) -> int:
         """Publish "stopped", deliver what the spool holds for up to `flush_s` s, disconnect.
-        Undelivered messages stay in the spool for the next start."""
+        Returns how many messages stay in the spool for the next start."""
         self.set_state("stopped")
         self._flush_deadline = time.monotonic() + flush_s
         self._stopping.set()
@@ -155,7 +155,9 @@ class MqttPublisher:
                 self._client.disconnect()  # a clean disconnect: no last will
             self._client.loop_stop()
             self._client = None
+        left = len(self.spool)
         self.spool.close()
+        return left
 
     # --- paho callbacks (paho's network thread) ---------------------------------------------
 
