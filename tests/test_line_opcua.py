@@ -44,7 +44,8 @@ def test_client_reads_the_station_and_calls_trigger_and_select_product(lws, tmp_
     verdicts = {}
     pipe.add_listener(lambda r: verdicts.__setitem__(r.part_id, r))
     port = free_port()
-    station = OpcUaStation(f"127.0.0.1:{port}", "st1", pipe.trigger, pipe.select_product)
+    station = OpcUaStation(f"127.0.0.1:{port}", "st1", pipe.trigger, pipe.select_product,
+                           pipe.reset_counts)
     pipe.add_listener(station.update_part)
     pipe.add_state_listener(station.set_state)
     station.start()
@@ -80,7 +81,14 @@ def test_client_reads_the_station_and_calls_trigger_and_select_product(lws, tmp_
                     break
                 await asyncio.sleep(0.01)
             product_after = await node("Product").read_value()
-            return before, part_id, after, stamp, refused, selected, product_after
+            counted = await node("PartCounter").read_value()
+            await obj.call_method(ua.QualifiedName("ResetCounters", ns))
+            for _ in range(100):
+                if await node("PartCounter").read_value() == 0:
+                    break
+                await asyncio.sleep(0.01)
+            reset = await node("PartCounter").read_value()
+            return before, part_id, after, stamp, refused, selected, (product_after, counted, reset)
 
     try:
         before, part_id, after, stamp, refused, selected, product_after = asyncio.run(client_session())
@@ -99,7 +107,8 @@ def test_client_reads_the_station_and_calls_trigger_and_select_product(lws, tmp_
     assert lag_ms < 50
     assert refused.startswith("error: product 'raw' is not fitted — fit and publish it first")
     assert selected.startswith("product 'p2' selected")
-    assert product_after == "p2"
+    assert product_after == ("p2", 2, 0)
+    assert pipe.inspected == 0
 
 
 def test_port_in_use_is_a_clear_message():

@@ -211,3 +211,25 @@ def _wait(cond, timeout=20.0):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+def test_a_part_the_engine_refuses_is_skipped_once_and_the_line_goes_on(lws, tmp_path, monkeypatch):
+    folder = _folder(tmp_path / "in", 4)
+    pipe = LinePipeline(lws, "p", ReplayFeed(lws, folder, "st"), station="st")
+    predict = pipe.detector.predict
+    calls = []
+
+    def picky(image):
+        calls.append(1)
+        if len(calls) == 2:
+            raise InspectorError("image is 1x1 px — give a larger image")
+        return predict(image)
+
+    monkeypatch.setattr(pipe.detector, "predict", picky)
+    _run(pipe)
+    assert (pipe.inspected, pipe.skipped) == (3, 1)
+    assert sorted(r.original_name for r in query_history(lws, "p")) == ["000.png", "002.png", "003.png"]
+    pipe.feed.close()
+    again = LinePipeline(lws, "p", ReplayFeed(lws, folder, "st"), station="st")
+    _run(again)
+    assert again.inspected == 0  # the refused file is not tried again after a restart

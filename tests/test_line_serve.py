@@ -164,3 +164,10 @@ def test_bad_input_is_refused_and_changes_nothing(ws_dir, tmp_path, cli):
             assert tree_snapshot(ws_dir) == before, args
     finally:
         taken.close()
+
+
+def test_cli_start_does_not_import_the_line_libraries():
+    code = ("import sys; from inspector.cli import build_parser; build_parser(); "
+            "print(sorted({'asyncua', 'paho', 'cryptography'} & {m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

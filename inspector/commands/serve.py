@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     opcua = mqtt = None
     try:
         if args.opcua:
-            opcua = OpcUaStation(args.opcua, station, pipe.trigger, select)
+            opcua = OpcUaStation(args.opcua, station, pipe.trigger, select, pipe.reset_counts)
             opcua.start()
             opcua.set_product(args.product, pipe.threshold)
             pipe.add_listener(opcua.update_part)
@@ -78,7 +78,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 return pipe.trigger()
             if command == "product":
                 return select(payload)
-            raise InspectorError(f"unknown command '{command}' — use cmd/trigger or cmd/product")
+            if command == "reset":
+                return pipe.reset_counts()
+            raise InspectorError(f"unknown command '{command}' — use cmd/trigger, cmd/product or cmd/reset")
 
         if args.mqtt:
             mqtt = MqttPublisher(args.mqtt, station, ws.root / "line" / f"mqtt-spool-{station}.sqlite",

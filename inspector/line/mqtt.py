@@ -8,8 +8,9 @@ across broker restarts too, for subscribers with a persistent session at QoS 2).
 state, retained: running / stopped / fault, and "offline" as the last will when the process
 dies. Every message passes through the on-disk spool and leaves it only after the broker's
 PUBACK, one at a time, so order holds and a broker restart loses nothing; paho reconnects by
-itself and resends the one message in flight. Commands arrive on `<topic>/cmd/trigger` and
-`<topic>/cmd/product` (payload: the product name); replies go to `<topic>/cmd/reply`.
+itself and resends the one message in flight. Commands arrive on `<topic>/cmd/trigger`,
+`<topic>/cmd/product` (payload: the product name) and `<topic>/cmd/reset` (a new shift's
+counts); replies go to `<topic>/cmd/reply`.
 """
 
 from __future__ import annotations

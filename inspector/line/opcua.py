@@ -6,6 +6,7 @@ Node tree (namespace urn:inspector:line, string node ids "<station>.<Name>"):
                         LastName, LastVerdict, LastScore, Threshold, PartCounter, NGCounter,
                         CycleTimeMs, MqttLink
                         Trigger() -> PartId          SelectProduct(Product) -> Message
+                        ResetCounters() -> Message   (a new shift's counts)
 
 The server runs its own asyncio loop on its own thread; `update_part` only enqueues, and a task
 on that loop writes the values in order, stamped (SourceTimestamp) when written. Method errors
@@ -53,11 +54,13 @@ class OpcUaStation:
     both may raise InspectorError (returned to the client as "error: ...")."""
 
     def __init__(self, spec: str, station: str, on_trigger: Callable[[], str],
-                 on_select_product: Callable[[str], str]) -> None:
+                 on_select_product: Callable[[str], str],
+                 on_reset_counts: Optional[Callable[[], str]] = None) -> None:
         self.host, self.port = parse_endpoint(spec)
         self.station = station
         self.endpoint = f"opc.tcp://{self.host}:{self.port}/inspector/"
         self.on_trigger, self.on_select_product = on_trigger, on_select_product
+        self.on_reset_counts = on_reset_counts
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._server = None
@@ -134,6 +137,10 @@ class OpcUaStation:
         await obj.add_method(ua.NodeId(f"{self.station}.SelectProduct", self.ns),
                              ua.QualifiedName("SelectProduct", self.ns), self._select_product,
                              [ua.VariantType.String], [ua.VariantType.String])
+        if self.on_reset_counts is not None:
+            await obj.add_method(ua.NodeId(f"{self.station}.ResetCounters", self.ns),
+                                 ua.QualifiedName("ResetCounters", self.ns), self._reset_counts, [],
+                                 [ua.VariantType.String])
         await server.start()
         self._server = server
         self._writes = asyncio.Queue()
@@ -212,6 +219,13 @@ class OpcUaStation:
             text = self.on_trigger()
         except InspectorError as exc:
             text = f"error: {exc}"
+        return [ua.Variant(text, ua.VariantType.String)]
+
+    async def _reset_counts(self, parent) -> list:  # noqa: ANN001
+        from asyncua import ua
+
+        text = self.on_reset_counts()
+        self._enqueue({"PartCounter": 0, "NGCounter": 0})
         return [ua.Variant(text, ua.VariantType.String)]
 
     async def _select_product(self, parent, product) -> list:  # noqa: ANN001

@@ -94,7 +94,7 @@ class LinePipeline:
         self.product = product
         self.run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self.state, self.reason = "stopped", ""
-        self.inspected = self.ng = 0
+        self.inspected = self.ng = self.skipped = 0
         self.last: Optional[PartResult] = None
         self._listeners: list[PartListener] = []
         self._state_listeners: list[StateListener] = []
@@ -136,6 +136,11 @@ class LinePipeline:
         self._pending_product = (product, detector, version)
         return f"product '{product}' selected (threshold {detector.calibration.threshold:.4f})"
 
+    def reset_counts(self) -> str:
+        """Start a new shift's counts (any thread); the part sequence goes on."""
+        self.inspected = self.ng = 0
+        return "counts reset"
+
     def _set_state(self, state: str, reason: str = "") -> None:
         if (state, reason) == (self.state, self.reason):
             return
@@ -172,7 +177,12 @@ class LinePipeline:
                     if self.feed.finished:
                         break
                     continue
-                self.process(part)
+                try:
+                    self.process(part)
+                except InspectorError as exc:  # e.g. an image the engine cannot take: say so, go on
+                    log.warning("part %s (%s) skipped: %s", part.part_id, part.name or "camera", exc)
+                    self.skipped += 1
+                    self.feed.done(part, 0, self.product)  # record 0: skipped, not tried again
                 done += 1
         finally:
             self._set_state("stopped")
