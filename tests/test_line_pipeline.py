@@ -233,3 +233,28 @@ def test_a_part_the_engine_refuses_is_skipped_once_and_the_line_goes_on(lws, tmp
     again = LinePipeline(lws, "p", ReplayFeed(lws, folder, "st"), station="st")
     _run(again)
     assert again.inspected == 0  # the refused file is not tried again after a restart
+
+
+def test_snap_takes_a_frame_captured_after_the_trigger_not_one_waiting_from_before():
+    import numpy as np
+
+    from inspector.camera.base import Frame, FrameSource
+
+    class Camera(FrameSource):  # a camera whose mailbox still holds a frame from before
+        def _open(self):
+            self.frames = [Frame(np.zeros((4, 4, 3), np.uint8), 0, time.monotonic() - 0.05),
+                           None]
+
+        def _read(self, timeout):
+            if self.frames and self.frames[0] is not None:
+                return self.frames.pop(0)
+            time.sleep(0.01)
+            return Frame(np.full((4, 4, 3), 7, np.uint8), 1, time.monotonic())
+
+        def _release(self):
+            pass
+
+    feed = SnapFeed(Camera())
+    feed.open()
+    part = feed.next_part(timeout=1.0)
+    assert part is not None and int(part.image[0, 0, 0]) == 7

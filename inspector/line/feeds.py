@@ -189,7 +189,8 @@ class ReplayFeed(Feed):
 
 
 class SnapFeed(Feed):
-    """One frame of a camera (any FrameSource) per software trigger: the frame read when asked."""
+    """One frame of a camera (any FrameSource) per software trigger: the first frame captured
+    after the pipeline asked, so a frame waiting from before the trigger is never the part."""
 
     record_source = "camera"
 
@@ -206,10 +207,14 @@ class SnapFeed(Feed):
         return self.source.finished
 
     def next_part(self, timeout: float) -> Optional[Part]:
-        frame = self.source.read(timeout=timeout)
-        if frame is None:
-            return None
-        return Part(image=frame.image, name=frame.name, trigger_wall=time.time())
+        asked = time.monotonic()
+        deadline = asked + timeout
+        while True:
+            frame = self.source.read(timeout=max(0.0, deadline - time.monotonic()))
+            if frame is None:
+                return None
+            if frame.timestamp >= asked:
+                return Part(image=frame.image, name=frame.name, trigger_wall=time.time())
 
     def close(self) -> None:
         self.source.close()
