@@ -52,22 +52,26 @@ def _names(ws_dir):
         ws.close()
 
 
-@pytest.mark.parametrize("kill_after", [1, 17])
-def test_sigkill_mid_run_then_restart_inspects_the_rest_exactly_once(ws_dir, tmp_path, kill_after):
+@pytest.mark.parametrize("kind,kill_after", [("replay", 1), ("replay", 17), ("hotfolder", 9)])
+def test_sigkill_mid_run_then_restart_inspects_the_rest_exactly_once(ws_dir, tmp_path, kind, kill_after):
     folder = tmp_path / "in"
     for i in range(40):
         write_part(folder / f"{i:03d}.png", i, defect=i % 9 == 0)
-    proc = _serve(ws_dir, "--source", f"replay:{folder}")
+    proc = _serve(ws_dir, "--source", f"{kind}:{folder}")
     assert len(_read_parts(proc, kill_after)) == kill_after
     time.sleep(0.004 * (kill_after % 5))  # land somewhere inside the next part
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = sum(_names(ws_dir).values())
     assert kill_after <= done_before < 40
-    again = _serve(ws_dir, "--source", f"replay:{folder}")
+    again = _serve(ws_dir, "--source", f"{kind}:{folder}")
+    if kind == "hotfolder":  # a hot folder never ends: stop it once the rest is done
+        assert len(_read_parts(again, 40 - done_before)) == 40 - done_before
+        time.sleep(0.5)  # a repeated file would show up now
+        again.send_signal(signal.SIGTERM)
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
-    assert out.count(" st1-") == 40 - done_before  # the second run did only what was left
+    assert out.count(" st1-") == (40 - done_before if kind == "replay" else 0)
     assert _names(ws_dir) == Counter(f"{i:03d}.png" for i in range(40))
     assert "stopped: " in err
 
