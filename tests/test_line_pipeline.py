@@ -117,12 +117,41 @@ def test_crash_between_record_and_ledger_does_not_repeat_the_part(lws, tmp_path,
     _run(pipe, max_parts=1)
     assert feed.ledger.count() == 2 and len(query_history(lws, "p")) == 3
     feed.close()
+    # the same file names in another folder are other parts: the recovery must not take them
+    other = _folder(tmp_path / "other", 3)
+    b = LinePipeline(lws, "p", ReplayFeed(lws, other, "st"), station="st")
+    _run(b)
+    assert b.inspected == 3
     again = LinePipeline(lws, "p", ReplayFeed(lws, folder, "st"), station="st")
     names = []
     again.add_listener(lambda r: names.append(r.name))
     _run(again)
     assert names == ["003.png", "004.png"]
-    assert len(query_history(lws, "p")) == 5
+    assert Counter(r.original_name for r in query_history(lws, "p")) == Counter(
+        [f"{i:03d}.png" for i in range(5)] + [f"{i:03d}.png" for i in range(3)])
+
+
+def test_crash_before_the_record_committed_inspects_the_part_again(lws, tmp_path, monkeypatch):
+    import inspector.line.pipeline as pipeline
+
+    folder = _folder(tmp_path / "in", 3)
+    pipe = LinePipeline(lws, "p", ReplayFeed(lws, folder, "st"), station="st")
+    _run(pipe, max_parts=1)
+
+    def crash(*a, **k):
+        raise SystemExit("killed while writing the record")
+
+    monkeypatch.setattr(pipeline, "record_inspection", crash)
+    with pytest.raises(SystemExit):
+        _run(pipe, max_parts=1)
+    monkeypatch.undo()
+    pipe.feed.close()
+    again = LinePipeline(lws, "p", ReplayFeed(lws, folder, "st"), station="st")
+    names = []
+    again.add_listener(lambda r: names.append(r.name))
+    _run(again)
+    assert names == ["001.png", "002.png"]
+    assert len(query_history(lws, "p")) == 3
 
 
 WRITER = textwrap.dedent("""

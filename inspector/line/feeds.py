@@ -50,8 +50,13 @@ class Feed(ABC):
     def next_part(self, timeout: float) -> Optional[Part]:
         """The next part, or None when none came within `timeout` s; CameraError on a fault."""
 
+    def begin(self, part: Part, product: str) -> None:
+        """Called just before the part's record is written."""
+        if self.ledger is not None and part.identity is not None:
+            self.ledger.mark_pending(part.name, part.identity, product)
+
     def done(self, part: Part, record_id: int, product: str) -> None:
-        """Called right after the part's record committed."""
+        """Called right after the part's record committed (record_id 0: skipped, no record)."""
         if self.ledger is not None and part.identity is not None:
             self.ledger.mark_done(part.name, part.identity, record_id, product)
 
@@ -103,8 +108,7 @@ class HotFolderFeed(Feed):
         self._opened_wall = time.time()
 
     def _recover(self) -> None:
-        names = self.ledger.recover(self.station, lambda n: _identity(self.folder / n))
-        for name in names:
+        for name in self.ledger.recover(self.station):
             log.info("%s was recorded before the last stop; not inspected again", name)
 
     def next_part(self, timeout: float) -> Optional[Part]:
@@ -155,7 +159,8 @@ class ReplayFeed(Feed):
         if not self._paths:
             raise CameraError(f"no images in {self.folder}: put PNG, JPEG, BMP or TIFF files there")
         if self.ledger is not None:
-            self.ledger.recover(self.station, lambda n: _identity(self.folder / n))
+            for name in self.ledger.recover(self.station):
+                log.info("%s was recorded before the last stop; not inspected again", name)
         self._next, self._finished = 0, False
 
     @property

@@ -1,9 +1,11 @@
 """Which files of a folder source were already inspected, so a restart repeats none and skips none.
 
-One SQLite file per workspace (<workspace>/line/ledger.sqlite), keyed by the source folder: a row
-(name, size, mtime_ns) is committed right after the file's inspection record, in its own
-transaction. The one crash window left (record committed, ledger row not yet) is closed by
-`recover`, which looks for the station's newest records that no ledger row claims.
+One SQLite file per workspace (<workspace>/line/ledger.sqlite), keyed by the source folder. Before
+a file's record is written its row is committed as *pending* (record_id -1); right after the
+record commits, the row gets the record id. After a crash, `recover` settles each pending row:
+a record of this station for that file name, written within seconds after the row, means it
+was inspected (the row becomes done); none means it was not (the row goes, and the file is
+inspected again).
 """
 
 from __future__ import annotations
@@ -11,23 +13,26 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from datetime import timezone
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
 
 from sqlalchemy import select
 
-from ..storage.models import Inspection, Product
+from ..storage.models import Inspection
 from ..storage.workspace import Workspace
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS processed (
     source TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    record_id INTEGER NOT NULL, product TEXT NOT NULL,
+    record_id INTEGER NOT NULL, product TEXT NOT NULL, started REAL NOT NULL,
     PRIMARY KEY (source, name, size, mtime_ns));
-CREATE INDEX IF NOT EXISTS processed_record ON processed (source, record_id);
+CREATE INDEX IF NOT EXISTS processed_pending ON processed (source, record_id);
 """
-RECOVER_LOOKBACK = 5  # newest records checked at start; the window is one part wide
+PENDING = -1  # record_id of a file whose record may or may not have committed
+SKIPPED = 0  # record_id of a file the engine refused (not tried again)
+RECORD_WINDOW_S = 30.0  # a pending file's record commits this soon after its row, or never did
 
 
 def source_key(folder: Path) -> str:
@@ -61,49 +66,53 @@ class Ledger:
     def is_done(self, name: str, identity: tuple[int, int]) -> bool:
         with self._lock:
             row = self._db.execute(
-                "SELECT 1 FROM processed WHERE source=? AND name=? AND size=? AND mtime_ns=?",
-                (self.key, name, identity[0], identity[1])).fetchone()
+                "SELECT 1 FROM processed WHERE source=? AND name=? AND size=? AND mtime_ns=? "
+                "AND record_id != ?", (self.key, name, identity[0], identity[1], PENDING)).fetchone()
         return row is not None
 
+    def mark_pending(self, name: str, identity: tuple[int, int], product: str) -> None:
+        """Committed just before the file's record is written."""
+        self._put(name, identity, PENDING, product)
+
     def mark_done(self, name: str, identity: tuple[int, int], record_id: int, product: str) -> None:
+        """Committed right after the file's record (record_id; SKIPPED when there is none)."""
+        self._put(name, identity, record_id, product)
+
+    def _put(self, name: str, identity: tuple[int, int], record_id: int, product: str) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO processed VALUES (?, ?, ?, ?, ?, ?)",
-                             (self.key, name, identity[0], identity[1], record_id, product))
+            self._db.execute("INSERT OR REPLACE INTO processed VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (self.key, name, identity[0], identity[1], record_id, product,
+                              time.time()))
 
     def count(self) -> int:
+        """Files done (pending ones not counted)."""
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM processed WHERE source=?",
-                                    (self.key,)).fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM processed WHERE source=? AND record_id != ?",
+                                    (self.key, PENDING)).fetchone()[0]
 
-    def last_record_id(self) -> int:
+    def recover(self, station: str) -> list[str]:
+        """Settle the rows left pending by a crash; returns the names found recorded."""
         with self._lock:
-            row = self._db.execute("SELECT MAX(record_id) FROM processed WHERE source=?",
-                                   (self.key,)).fetchone()
-        return int(row[0] or 0)
-
-    def recover(self, station: str, identity_of) -> list[str]:  # noqa: ANN001 - name -> identity|None
-        """Ledger the files whose record was committed just before a crash; returns their names.
-
-        identity_of(name) gives the file's current (size, mtime_ns), or None when it is gone.
-        A record counts for a file when it is this station's, newer than every ledgered record
-        of this source, and was written after the file's modification time.
-        """
-        last = self.last_record_id()
-        with self.ws.session() as s:
-            rows = s.execute(select(Inspection.id, Inspection.original_name, Inspection.created_at,
-                                    Product.name)
-                             .join(Product, Product.id == Inspection.product_id)
-                             .where(Inspection.station == station, Inspection.id > last)
-                             .order_by(Inspection.id.desc()).limit(RECOVER_LOOKBACK)).all()
+            pending = self._db.execute(
+                "SELECT name, size, mtime_ns, product, started FROM processed "
+                "WHERE source=? AND record_id=?", (self.key, PENDING)).fetchall()
         recovered = []
-        for record_id, name, created_at, product in rows:
-            identity = identity_of(name) if name else None
-            if identity is None or self.is_done(name, identity):
-                continue
-            created = created_at.replace(tzinfo=timezone.utc).timestamp()
-            if identity[1] / 1e9 <= created + 1.0:  # the file existed before its record
-                self.mark_done(name, identity, record_id, product)
+        for name, size, mtime_ns, product, started in pending:
+            at = datetime.fromtimestamp(started, timezone.utc).replace(tzinfo=None)
+            with self.ws.session() as s:  # later records of another folder's same name don't count
+                record_id = s.scalar(select(Inspection.id).where(
+                    Inspection.station == station, Inspection.original_name == name,
+                    Inspection.created_at >= at - timedelta(seconds=1),
+                    Inspection.created_at <= at + timedelta(seconds=RECORD_WINDOW_S))
+                    .order_by(Inspection.id).limit(1))
+            if record_id is not None:
+                self.mark_done(name, (size, mtime_ns), int(record_id), product)
                 recovered.append(name)
+            else:
+                with self._lock:
+                    self._db.execute("DELETE FROM processed WHERE source=? AND name=? AND size=? "
+                                     "AND mtime_ns=? AND record_id=?",
+                                     (self.key, name, size, mtime_ns, PENDING))
         return recovered
 
     def close(self) -> None:

@@ -225,6 +225,7 @@ class LinePipeline:
             part.part_id, part.seq = self._next_id()
         result = self.detector.predict(part.image)
         data, suffix = retained_image(part, result.verdict, self.retention)
+        self.feed.begin(part, self.product)  # a crash from here on is settled by Ledger.recover
         rec = record_inspection(self.ws, self.product, result, source=self.feed.record_source,
                                 image_bytes=data, image_suffix=suffix or ".png",
                                 original_name=part.name or part.part_id, station=self.station)
