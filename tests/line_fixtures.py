@@ -120,19 +120,24 @@ class Broker:
         self.proc = None
 
 
-def start_broker(folder: Path) -> Broker:
-    """Start a broker or skip the test, printing why."""
+def _skip(msg: str) -> None:
+    import warnings
+
     import pytest
 
+    # a warning shows in pytest's summary by default, where a skip reason needs -rs
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    print(msg, file=sys.stderr)
+    pytest.skip(msg)
+
+
+def start_broker(folder: Path) -> Broker:
+    """Start a broker or skip the test, saying why in the test output."""
     broker = Broker(folder)
     if broker.exe is None:
-        msg = "mosquitto is not installed (apt-get install -y mosquitto); MQTT tests skipped"
-        print(msg, file=sys.stderr)
-        pytest.skip(msg)
+        _skip("mosquitto is not installed (apt-get install -y mosquitto): MQTT broker test skipped")
     try:
         broker.start()
     except (OSError, RuntimeError) as exc:
-        msg = f"mosquitto cannot run here ({exc}); MQTT tests skipped"
-        print(msg, file=sys.stderr)
-        pytest.skip(msg)
+        _skip(f"mosquitto cannot run here ({exc}): MQTT broker test skipped")
     return broker
