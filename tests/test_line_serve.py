@@ -175,3 +175,22 @@ def test_cli_start_does_not_import_the_line_libraries():
             "print(sorted({'asyncua', 'paho', 'cryptography'} & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_serve_never_refits_and_says_when_references_changed(ws_dir, tmp_path, cli):
+    from inspector.services.products import get_product
+    from inspector.services.references import add_references
+
+    ws = open_workspace(ws_dir)
+    add_references(ws, "p", [write_part(tmp_path / "new" / "n.png", 77)])
+    version = get_product(ws, "p").state_version
+    ws.close()
+    folder = tmp_path / "in"
+    write_part(folder / "0.png", 0)
+    code, out, err = cli("serve", "p", "--source", f"replay:{folder}", "--device", "cpu",
+                         workspace=ws_dir)
+    assert code == 0, err
+    assert f"serving v{version} — fit it again" in err
+    ws = open_workspace(ws_dir)
+    assert get_product(ws, "p").state_version == version  # not refitted
+    ws.close()
