@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,13 @@ for path in sorted(src.iterdir()):
 """
 
 
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # Windows
+        return None
+
+
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
@@ -48,6 +56,7 @@ def run_line_bench(size: int = 512, n: int = 100, refs: int = 16, interval: floa
     from .feeds import HotFolderFeed
     from .pipeline import LinePipeline
 
+    load_start = _load()
     with tempfile.TemporaryDirectory(prefix="inspector-line-bench-") as tmp_text:
         tmp = Path(tmp_text)
         ws = init_workspace(tmp / "ws")
@@ -94,6 +103,7 @@ def run_line_bench(size: int = 512, n: int = 100, refs: int = 16, interval: floa
                                   "max": round(max(cycle), 1) if cycle else None},
         "engine_ms": {"p50": round(_pct(inspect, 50), 1), "p95": round(_pct(inspect, 95), 1)},
         "ng": sum(r.verdict == "NG" for r in measured),
+        "load_average": [load_start, _load()],  # other work on the machine, start and end
     }
 
 
@@ -112,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{out['engine']} engine, {out['size']} px, {out['parts']} hot-folder parts every "
           f"{out['interval_s']} s, retention {out['retention']}, on {out['machine']}")
     print(f"trigger-to-verdict p50 {lat['p50']} ms, p95 {lat['p95']} ms, max {lat['max']} ms "
-          f"(engine alone p50 {eng['p50']} ms, p95 {eng['p95']} ms); fit {out['fit_s']} s")
+          f"(engine alone p50 {eng['p50']} ms, p95 {eng['p95']} ms); fit {out['fit_s']} s; "
+          f"load average {out['load_average'][0]} -> {out['load_average'][1]}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
