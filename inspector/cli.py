@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "inspector.commands.inspection",
     "inspector.commands.evaluate",
     "inspector.commands.demo",
+    "inspector.commands.serve",
     "inspector.weights.cli",
 ]
 

@@ -1,0 +1,153 @@
+"""`serve`: the station beside the line, without a window (triggers in, verdicts out)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+
+
+def _default_station() -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname()) or "station"
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..core.errors import InspectorError
+    from ..engines.registry import resolve_device
+    from ..line import LinePipeline, SnapFeed, open_feed
+    from ..line.mqtt import MqttPublisher, parse_mqtt_url
+    from ..line.opcua import OpcUaStation, parse_endpoint
+    from .common import open_ws
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    station = args.station or _default_station()
+    # check everything the user typed before anything starts or is written
+    if args.mqtt:
+        parse_mqtt_url(args.mqtt, station)
+    if args.opcua:
+        parse_endpoint(args.opcua)
+    if args.spool_max < 1:
+        raise InspectorError("--spool-max must be at least 1 message")
+    ws = open_ws(args)
+    device = resolve_device(args.device)
+    from ..line.pipeline import load_fitted_detector
+
+    _, version = load_fitted_detector(ws, args.product, device)  # refuse unknown/unfitted first
+    from ..services.engine_state import is_stale
+
+    if is_stale(ws, args.product):  # serve never refits: it says so and runs what was fitted
+        _say(f"note: the references of '{args.product}' changed since fitted state v{version}; "
+             f"serving v{version} — fit it again (`inspector fit {args.product}`) to use them")
+    feed = open_feed(ws, args.source, station, loop=args.loop)
+    software = args.trigger == "software" or isinstance(feed, SnapFeed)
+    if software and not (args.opcua or args.mqtt):
+        raise InspectorError(f"{args.source} takes one part per software trigger — give --opcua "
+                             "PORT or --mqtt URL so the line can trigger it")
+    pipe = LinePipeline(ws, args.product, feed, station=station, retention=args.retain,
+                        software_trigger=software, device=device)
+    pipe.add_listener(lambda part: print(part.log_line(), flush=True))
+    pipe.add_state_listener(lambda state, why: _say(f"state: {state}" + (f" — {why}" if why else "")))
+
+    def select(product: str) -> str:
+        message = pipe.select_product(product)
+        _say(message)
+        if opcua is not None:  # the cached detector: no second load
+            opcua.set_product(product, load_fitted_detector(ws, product, device)[0].calibration.threshold)
+        return message
+
+    opcua = mqtt = None
+    try:
+        if args.opcua:
+            opcua = OpcUaStation(args.opcua, station, pipe.trigger, select, pipe.reset_counts)
+            opcua.start()
+            opcua.set_product(args.product, pipe.threshold)
+            pipe.add_listener(opcua.update_part)
+            pipe.add_state_listener(opcua.set_state)
+            _say(f"OPC UA: {opcua.endpoint} (namespace urn:inspector:line, node ids "
+                 f"ns={opcua.ns};s={station}.LastVerdict ...)")
+
+        def on_link(link: str, why: str) -> None:
+            _say(f"mqtt: {link} — {why}")
+            if opcua is not None:
+                opcua.set_link(f"{link}: {why}")
+
+        def on_command(command: str, payload: str) -> str:
+            if command == "trigger":
+                return pipe.trigger()
+            if command == "product":
+                return select(payload)
+            if command == "reset":
+                return pipe.reset_counts()
+            raise InspectorError(f"unknown command '{command}' — use cmd/trigger, cmd/product or cmd/reset")
+
+        if args.mqtt:
+            mqtt = MqttPublisher(args.mqtt, station, ws.root / "line" / f"mqtt-spool-{station}.sqlite",
+                                 spool_max=args.spool_max, on_command=on_command, on_link=on_link,
+                                 qos=args.mqtt_qos)
+            waiting = len(mqtt.spool)
+            mqtt.set_state("running")
+            mqtt.start()
+            pipe.add_listener(mqtt.publish_part)
+            pipe.add_state_listener(mqtt.set_state)
+            _say(f"MQTT: {mqtt.where} topic {mqtt.target.topic} (status {mqtt.status_topic}, "
+                 f"QoS {mqtt.qos})" + (f"; {waiting} message(s) from the last run to deliver first"
+                                        if waiting else ""))
+
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            _say(f"{signal.Signals(signum).name}: finishing the current part, then stopping")
+            stop.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        _say(f"serving '{args.product}' on {feed.description} as station {station}, "
+             f"threshold {pipe.threshold:.4f}, retention {args.retain}"
+             + ("; parts on software trigger" if software else ""))
+        try:
+            pipe.run(stop)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        _say(f"stopped: {pipe.inspected} part(s), {pipe.ng} NG this run")
+    finally:
+        if mqtt is not None:
+            left = mqtt.stop()
+            if left:
+                _say(f"mqtt: {left} message(s) stay spooled for the next start")
+        if opcua is not None:
+            opcua.stop()
+        feed.close()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the station headless: triggered inspection, OPC UA, MQTT",
+                       description="Inspect one part per trigger with the product's fitted state, "
+                       "record every part once, and publish verdicts over OPC UA and MQTT. Stops "
+                       "on SIGTERM/Ctrl+C after the current part; a restart carries on where it "
+                       "stopped.")
+    p.add_argument("product")
+    p.add_argument("--source", required=True, metavar="hotfolder:DIR|replay:DIR|camera:N",
+                   help="hotfolder: each new image is a part; replay: each image once, in name "
+                   "order; camera: one frame per software trigger")
+    p.add_argument("--loop", action="store_true", help="replay: start again at the end (new parts)")
+    p.add_argument("--trigger", choices=["auto", "software"], default="auto",
+                   help="software: take a part only on OPC UA Trigger / MQTT cmd/trigger")
+    p.add_argument("--opcua", metavar="[HOST:]PORT", help="run an OPC UA server (e.g. 4840)")
+    p.add_argument("--mqtt", metavar="URL", help="publish to mqtt://host:port/topic")
+    p.add_argument("--mqtt-qos", type=int, choices=[1, 2], default=2,
+                   help="2: exactly once, also across broker restarts (default); 1: at least once")
+    p.add_argument("--spool-max", type=int, default=10000, metavar="N",
+                   help="messages kept on disk while the broker is away (oldest dropped beyond)")
+    p.add_argument("--station", default="", help="station name (default: this computer's name)")
+    p.add_argument("--retain", choices=["all", "ng", "thumbs"], default="all",
+                   help="images kept: all, NG only, or NG + thumbnails of OK parts")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=cmd_serve)
