@@ -21,6 +21,7 @@ from ..core.progress import CancelFn, ProgressFn
 from ..engines.calibrate import fit_and_calibrate, recalibrate
 from ..engines.detector import Calibration, Detector
 from ..engines.registry import get_engine, make_model
+from ..generate.rules import recall_defect  # the services join engines and the generator
 from ..storage.workspace import Workspace
 from . import products as product_svc
 from .references import list_references, load_reference_images
@@ -48,7 +49,7 @@ def fit_product(ws: Workspace, product: str, engine: Optional[str] = None, devic
                 "defect_words": info.defect_words}
     images = load_reference_images(ws, product)
     model, calibration = fit_and_calibrate(lambda: make_model(engine_id, settings, device), images,
-                                           info.target_frr, progress, cancel)
+                                           info.target_frr, progress, cancel, defect_maker=recall_defect)
     version = info.state_version + 1
     state_root = ws.product_dir(info.id) / "state"
     state_root.mkdir(parents=True, exist_ok=True)

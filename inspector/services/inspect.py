@@ -16,6 +16,7 @@ from ..core.result import InspectionResult
 from ..engines.calibrate import fit_and_calibrate
 from ..engines.detector import Detector
 from ..engines.registry import get_engine, make_model
+from ..generate.rules import recall_defect  # the services join engines and the generator
 from ..storage.workspace import Workspace
 from . import engine_state
 from . import products as product_svc
@@ -48,7 +49,7 @@ def detector_for(ws: Workspace, product: str, engine: Optional[str] = None, devi
         if not refs:
             raise InspectorError(f"product '{product}' has no reference images")
         model, cal = fit_and_calibrate(lambda: make_model(engine, settings, device), refs,
-                                       info.target_frr, progress, cancel)
+                                       info.target_frr, progress, cancel, defect_maker=recall_defect)
         return Detector(model, cal, spec.region_label), \
             f"engine '{engine}' fitted for this run only (the product's engine is '{info.engine}')"
     if info.n_references == 0:
