@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "inspector.commands.inspection",
     "inspector.commands.evaluate",
     "inspector.commands.demo",
+    "inspector.commands.generate",
     "inspector.weights.cli",
 ]
 
