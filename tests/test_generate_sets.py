@@ -221,3 +221,21 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(cli, washer_refs, monkeyp
     monkeypatch.setattr(sy, "atomic_write_bytes", full)
     code, _, err = cli("generate", "washer", "--count", "3")
     assert code == 1 and "error: the disk is full" in err
+
+
+def test_the_filter_uses_a_clip_image_encoder_when_given_one(tmp_path):
+    from inspector.generate.filter import RetrievalFilter, _clip_embedder
+    from inspector.generate.procedural import render_good
+    from weights_fixtures import TINY_CLIP_CONFIG, build_tiny_open_clip
+
+    path = build_tiny_open_clip(tmp_path / "clip" / "open_clip_pytorch_model.bin")
+    embed = _clip_embedder(("ViT-B-32", path, TINY_CLIP_CONFIG))
+    rng = np.random.default_rng(1)
+    refs = [render_good("washer", rng, 96) for _ in range(3)]
+    f = RetrievalFilter.fit(refs, embed=("tiny-clip", embed))
+    assert f.descriptor == "tiny-clip" and f.refs.shape == (3, 32)
+    assert f.similarity(refs[0]) == pytest.approx(1.0)
+    mask = np.zeros((96, 96), bool)
+    mask[40:60, 10:30] = True
+    verdict = f.judge(refs[0], mask, refs[0])
+    assert verdict["descriptor"] == "tiny-clip" and 0 < verdict["similarity"] <= 1
