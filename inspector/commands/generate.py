@@ -69,16 +69,8 @@ class ProgressBar:
             self.bar.stop()
 
 
-def default_set_name(method: str, defect: str, kind: str, seed: int) -> str:
-    """Same command, same set: so a rerun resumes it."""
-    import re
-
-    what = re.sub(r"[^A-Za-z0-9]+", "-", kind or defect or "mixed").strip("-") or "mixed"
-    return f"{method}-{what}-s{seed}"[:60]
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ..services.synthetic import RunSettings, SampleFailure, check_set_name, generate_set
+    from ..services.synthetic import RunSettings, SampleFailure, check_set_name, default_set_name, generate_set
 
     if args.device == "cuda" and args.method == "rules":
         print("note: the rule-based method runs on the CPU; --device is for diffusion methods", file=sys.stderr)

@@ -112,6 +112,12 @@ def check_set_name(name: str) -> str:
     return name
 
 
+def default_set_name(method: str, defect: str, kind: str, seed: int) -> str:
+    """Same recipe, same set name: so running the same command again resumes the set."""
+    what = re.sub(r"[^A-Za-z0-9]+", "-", kind or defect or "mixed").strip("-") or "mixed"
+    return f"{method}-{what}-s{seed}"[:60]
+
+
 def sample_seed(set_seed: int, index: int) -> int:
     """The seed of sample `index`: independent of the count and of which samples exist."""
     return int(np.random.SeedSequence([int(set_seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0])
