@@ -87,10 +87,10 @@ def test_an_interrupted_run_resumes_at_the_first_missing_index_with_the_same_byt
 def test_a_failed_sample_is_skipped_and_the_run_goes_on(ws, product, monkeypatch):
     real = sy.make_one
 
-    def flaky(refs, settings, words, index, region=None, cancel=None):
+    def flaky(refs, settings, words, index, *args, **kwargs):
         if index == 1:
             raise InspectorError("could not place the defect")
-        return real(refs, settings, words, index, region, cancel)
+        return real(refs, settings, words, index, *args, **kwargs)
 
     monkeypatch.setattr(sy, "make_one", flaky)
     out = list(sy.generate_set(ws, product, "flaky", sy.RunSettings(count=3)))

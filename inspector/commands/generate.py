@@ -45,15 +45,15 @@ class ProgressBar:
     def update(self, done: int, total: int | None, message: str = "") -> None:
         if self.bar is None:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+            from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                                 TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                                console=Console(stderr=True))
+                                TextColumn("{task.fields[note]}"), console=Console(stderr=True))
             self.bar.start()
-            self.task = self.bar.add_task(self.description, total=total)
-        self.bar.update(self.task, completed=done, total=total)
+            self.task = self.bar.add_task(self.description, total=total, note="")
+        self.bar.update(self.task, completed=done, total=total, note=message)
 
     def print(self, text: str) -> None:
         if self.bar is not None:
@@ -69,13 +69,28 @@ class ProgressBar:
             self.bar.stop()
 
 
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ..services.synthetic import RunSettings, SampleFailure, check_set_name, default_set_name, generate_set
 
-    if args.device == "cuda" and args.method == "rules":
-        print("note: the rule-based method runs on the CPU; --device is for diffusion methods", file=sys.stderr)
+    params = _params(args.param)
+    if args.method == "rules":
+        if args.device == "cuda":
+            print("note: the rule-based method runs on the CPU; --device is for diffusion methods", file=sys.stderr)
+    else:
+        params.setdefault("device", args.device)
+        if args.device == "cpu" or (args.device == "auto" and not _has_cuda()):
+            print(f"warning: {args.method} runs on the CPU here: expect minutes per 512 px sample (seconds on "
+                  f"a GPU); the first step's progress line gives this machine's estimate", file=sys.stderr)
     settings = RunSettings(method=args.method, count=args.count, defect=args.defect or "", kind=args.kind or "",
-                           scale=args.scale, per_image=args.per_image, seed=args.seed, params=_params(args.param),
+                           scale=args.scale, per_image=args.per_image, seed=args.seed, params=params,
                            references=args.reference, filter=not args.no_filter)
     name = check_set_name(args.set_name or default_set_name(args.method, settings.defect, settings.kind, args.seed))
     ws = open_ws(args)
@@ -205,7 +220,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     with ProgressBar(f"{args.method} at {args.size} px") as bar:
         r = bench_method(args.method, args.size, args.n, args.kind or "", args.seed, not args.no_encode,
-                         progress=bar.update)
+                         progress=bar.update, params=_params(args.param))
     r["machine"] = machine_description("cpu")
     print(f"{r['method']} ({r['version']}) at {r['size']}x{r['size']}, {r['n']} samples"
           f"{' incl. PNG encoding' if r['encode'] else ''} on {r['machine']}")
@@ -219,7 +234,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="make synthetic defects of a product into a set (resumable)")
     p.add_argument("product")
-    p.add_argument("--method", default="rules", help="generation method (see `inspector synth methods`)")
+    p.add_argument("--method", default="rules", help="rules (default) or cut (see `inspector synth methods`)")
     p.add_argument("--count", type=_positive, default=20, help="samples in the set (default 20)")
     p.add_argument("--defect", metavar="WORD", help="defect word (default: cycle through the product's words)")
     p.add_argument("--kind", help="rule-based kind, overriding the word (scratch, dent, poisson, ...)")
@@ -237,9 +252,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="rules")
     p.add_argument("--size", type=_positive, default=512)
     p.add_argument("--n", type=_positive, default=200)
-    p.add_argument("--kind", help="only this rule-based kind (default: all, at random)")
+    p.add_argument("--kind", help="rules: only this kind (default: all, at random); cut: the defect word")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-encode", action="store_true", help="generation only, without PNG encoding")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="method parameter, e.g. steps=50 device=cuda model=sd15 (repeatable)")
     p.add_argument("--json", metavar="FILE")
     p.set_defaults(func=cmd_bench)
 

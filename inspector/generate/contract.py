@@ -91,10 +91,11 @@ class MethodSpec:
     title: str
     description: str
     version: str
-    availability: Callable[[], Availability]
+    availability: Callable[..., Availability]  # (**params) -> Availability
     generate: GenerateFn
     defaults: dict[str, Any] = field(default_factory=dict)
     kinds: tuple[str, ...] = ()
+    reports_steps: bool = False  # reports its own steps through context.progress (diffusion)
 
 
 def change_map(before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -201,14 +201,18 @@ def _defect_for(settings: RunSettings, words: list[str], index: int):
 
 
 def make_one(refs: list[_Reference], settings: RunSettings, words: list[str], index: int,
-             region: Optional[np.ndarray] = None, cancel: Optional[CancelFn] = None):
-    """(reference used, Sample) for sample `index` of a run — deterministic in (seed, index)."""
+             region: Optional[np.ndarray] = None, cancel: Optional[CancelFn] = None,
+             progress: Optional[ProgressFn] = None, object_name: str = ""):
+    """(reference used, Sample) for sample `index` of a run — deterministic in (seed, index).
+    `progress` receives a method's own steps (diffusion steps)."""
     from ..generate.contract import GenerationContext
     from ..generate.registry import generate
 
     k = index % len(refs)
     ref = refs[k]
-    ctx = GenerationContext(sources=_sources(refs, k), region=region, params=settings.params, cancel=cancel)
+    params = {**({"object": object_name} if object_name and settings.method != "rules" else {}), **settings.params}
+    ctx = GenerationContext(sources=_sources(refs, k), region=region, params=params, cancel=cancel,
+                            progress=progress)
     sample = generate(settings.method, ref.image, ref.foreground, _defect_for(settings, words, index),
                       sample_seed(settings.seed, index), ctx)
     sample.recipe["reference"] = ref.sha256
@@ -221,20 +225,45 @@ def preview(ws: Workspace, product: str, settings: RunSettings, n: int = 4,
     """A few samples in memory, nothing written: yields (index, image, mask, recipe)."""
     from ..generate.registry import get_method
 
-    get_method(settings.method)
+    spec = get_method(settings.method, settings.params)
+    unit = STEP_UNITS if spec.reports_steps else 1
     words = _product_words(ws, product)
+    obj = _object_name(ws, product)
     refs = _load_references(ws, product, settings.references, cancel)
     for i in range(n):
         check_cancel(cancel)
-        report(progress, i, n, f"preview {i + 1} of {n}")
-        _, sample = make_one(refs, settings, words, i, region, cancel)
+        report(progress, i * unit, n * unit, f"preview {i + 1} of {n}")
+        steps = _steps(progress if unit > 1 else None, i, n, f"preview {i + 1} of {n}")
+        _, sample = make_one(refs, settings, words, i, region, cancel, steps, obj)
         yield i, sample.image, sample.mask, sample.recipe
-    report(progress, n, n, "preview ready")
+    report(progress, n * unit, n * unit, "preview ready")
 
 
 def _product_words(ws: Workspace, product: str) -> list[str]:
     with ws.session() as s:
         return [w for w in (get_product_row(s, product).defect_words or []) if w.strip()]
+
+
+def _object_name(ws: Workspace, product: str) -> str:
+    """The product's object word for prompts: its "object" tag, else its name."""
+    with ws.session() as s:
+        p = get_product_row(s, product)
+        return str((p.tags or {}).get("object") or p.name)
+
+
+STEP_UNITS = 1000  # progress units per sample while a method reports its own steps
+
+
+def _steps(progress: Optional[ProgressFn], done: int, total: int, what: str) -> Optional[ProgressFn]:
+    """Progress of a method's steps inside one sample, as a share of the whole run."""
+    if progress is None:
+        return None
+
+    def inner(step: int, steps: int, message: str) -> None:
+        frac = step / steps if steps else 0.0
+        progress(int((done + frac) * STEP_UNITS), total * STEP_UNITS, f"{what}: {message}")
+
+    return inner
 
 
 def _start_set(ws: Workspace, product: str, name: str, settings: RunSettings) -> tuple[int, Path, set[int]]:
@@ -273,8 +302,10 @@ def generate_set(ws: Workspace, product: str, name: str, settings: RunSettings,
     name = check_set_name(name)
     if not 1 <= settings.count <= MAX_COUNT:
         raise InspectorError(f"count is {settings.count} — use 1 to {MAX_COUNT}")
-    spec = get_method(settings.method)
+    spec = get_method(settings.method, settings.params)
+    unit = STEP_UNITS if spec.reports_steps else 1
     words = _product_words(ws, product)
+    obj = _object_name(ws, product)
     refs = _load_references(ws, product, settings.references, cancel)
     pid, folder, done = _start_set(ws, product, name, settings)
     todo = [i for i in range(settings.count) if i not in done]
@@ -286,9 +317,11 @@ def generate_set(ws: Workspace, product: str, name: str, settings: RunSettings,
     total = settings.count
     for n, index in enumerate(todo):
         check_cancel(cancel)
-        report(progress, len(done) + n, total, f"sample {index + 1} of {total}")
+        report(progress, (len(done) + n) * unit, total * unit, f"sample {index + 1} of {total}")
         try:
-            ref, sample = make_one(refs, settings, words, index, region, cancel)
+            ref, sample = make_one(refs, settings, words, index, region, cancel,
+                                   _steps(progress if unit > 1 else None, len(done) + n, total,
+                                          f"sample {index + 1} of {total}"), obj)
         except Cancelled:
             raise
         except (InspectorError, ValueError, ArithmeticError) as exc:
@@ -312,7 +345,7 @@ def generate_set(ws: Workspace, product: str, name: str, settings: RunSettings,
             s.flush()
             info = _info(row, ws, product)
         yield info
-    report(progress, total, total, f"set '{name}': {total} samples")
+    report(progress, total * unit, total * unit, f"set '{name}': {total} samples")
 
 
 # ------------------------------------------------------------------------------------ reviewing
@@ -484,7 +517,8 @@ def load_sample(info: SampleInfo) -> tuple[np.ndarray, Optional[np.ndarray]]:
 
 # ------------------------------------------------------------------------------------ speed
 def bench_method(method: str = "rules", size: int = 512, n: int = 200, kind: str = "", seed: int = 0,
-                 encode: bool = True, progress: Optional[ProgressFn] = None) -> dict[str, Any]:
+                 encode: bool = True, progress: Optional[ProgressFn] = None,
+                 params: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """Samples per second of one method at size x size on the procedural demo products
     (washer: an object; fabric: a texture), 4 references each, foregrounds computed once (as a
     run does). `encode` adds PNG encoding of image and mask (what a run writes)."""
@@ -495,7 +529,11 @@ def bench_method(method: str = "rules", size: int = 512, n: int = 200, kind: str
     from ..generate.procedural import render_good
     from ..generate.registry import generate, get_method
 
-    spec = get_method(method)
+    params = dict(params or {})
+    if method != "rules":
+        params.setdefault("object", "washer")
+    spec = get_method(method, params)
+    defect = DefectSpec(kind=kind) if method == "rules" else DefectSpec(word=kind or "scratch")
     rng = np.random.default_rng(seed)
     products = []
     for name in ("washer", "fabric"):
@@ -506,9 +544,11 @@ def bench_method(method: str = "rules", size: int = 512, n: int = 200, kind: str
     for i in range(n):
         refs = products[i % 2]
         img, fg = refs[i % 4]
-        ctx = GenerationContext(sources=[r for j, r in enumerate(refs) if j != i % 4])
+        ctx = GenerationContext(sources=[r for j, r in enumerate(refs) if j != i % 4], params=params)
+        if i == 0 and method != "rules":  # load the weights outside the timing
+            generate(method, img, fg, defect, seed, ctx)
         t0 = time.perf_counter()
-        sample = generate(method, img, fg, DefectSpec(kind=kind), seed * 100_003 + i, ctx)
+        sample = generate(method, img, fg, defect, seed * 100_003 + i, ctx)
         if encode:
             encode_png(sample.image), encode_png(sample.mask.astype(np.uint8) * 255)
         times.append(time.perf_counter() - t0)

@@ -455,7 +455,9 @@ class GeneratorTab(QWidget):
                                  per_image=self.per_image.value(), seed=self.seed.value(),
                                  references=ids, filter=self.use_filter.isChecked(),
                                  params={"min_similarity": self.min_similarity.value(),
-                                         "min_change": self.min_change.value()})
+                                         "min_change": self.min_change.value(),
+                                         **({} if self.method.currentData() in (None, "rules")
+                                            else {"device": self.state.device})})
 
     def current_set_name(self) -> str:
         s = self.settings()
