@@ -197,7 +197,7 @@ def test_calibration_from_good_images_uses_the_shared_holdout(env):
 
     refs = [np.full((80, 120, 3), v, np.uint8) for v in (120, 128, 136)]
     quiet = settings(box_threshold=0.9999999, size_from_references=False)
-    model, cal = fit_and_calibrate(lambda: IapasModel(quiet), refs, estimate_recall=False)
+    model, cal = fit_and_calibrate(lambda: IapasModel(quiet), refs)
     assert cal.method == "holdout" and cal.good_scores == [0.0, 0.0, 0.0]
     fixed = finish_calibration(cal, settings(box_threshold=0.9999999))
     assert fixed.threshold == cal.threshold and (fixed.map_lo, fixed.map_hi) == (0.0, 0.9999999)

@@ -34,24 +34,21 @@ def _augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(shifted, 0, 255).astype(np.uint8)
 
 
-def pasted_defect(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A good image with one rule-based defect (scratch, stain, hole, ...) on its foreground."""
-    from ..generate.masks import foreground_mask
-    from ..generate.rules import make_defect
-
-    return make_defect(image, rng, foreground=foreground_mask(image))[0]
+# defect_maker(good image, rng) -> the same image with one synthetic defect; the services
+# layer passes one in (engines do not import the generator).
+DefectMaker = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence[np.ndarray],
                       target_frr: float = 0.01, progress: Optional[ProgressFn] = None,
                       cancel: Optional[CancelFn] = None,
-                      estimate_recall: bool = True) -> tuple[ScoreModel, Calibration]:
+                      defect_maker: Optional[DefectMaker] = None) -> tuple[ScoreModel, Calibration]:
     """Held-out good scores set the threshold; then the final model is fitted on all references.
 
     With one reference, mild re-shots of it stand in for held-out images (method
     "self-augmented"); the threshold is then a rough guide and the GUI says so.
-    With `estimate_recall`, each held-out image also gets a rule-based defect pasted on it;
-    the share of those reaching the threshold is an estimate of recall (synthetic_recall).
+    With a `defect_maker`, each held-out image also gets a synthetic defect pasted on it; the
+    share of those reaching the threshold is an estimate of recall (synthetic_recall).
     """
     n = len(references)
     if n == 0:
@@ -79,8 +76,8 @@ def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence
             scores.append(float(s))
             score_refs.append(j)
             pixels.append(sample(m))
-        if estimate_recall:
-            defective = [pasted_defect(references[j], rng) for j in held]
+        if defect_maker is not None:
+            defective = [defect_maker(references[j], rng) for j in held]
             synthetic_scores += [float(s) for s, _ in model.score(defective)]
     check_cancel(cancel)
     report(progress, len(folds), steps, f"fitting on all {n} reference(s)")

@@ -24,6 +24,7 @@ from ..core.progress import CancelFn, ProgressFn
 from ..engines.calibrate import fit_and_calibrate, recalibrate
 from ..engines.detector import Calibration, Detector
 from ..engines.registry import get_engine, make_model
+from ..generate.rules import recall_defect  # the services join engines and the generator
 from ..storage.workspace import Workspace, acquire_lock
 from . import products as product_svc
 from .records import ProductInfo
@@ -138,7 +139,7 @@ def fit_engine(engine_id: str, settings: dict, images: list, target_frr: float, 
         model.fit([], progress=progress, cancel=cancel)
         return model, spec.finish_calibration(None, settings, target_frr)
     model, calibration = fit_and_calibrate(lambda: make_model(engine_id, settings, device), images,
-                                           target_frr, progress, cancel)
+                                           target_frr, progress, cancel, defect_maker=recall_defect)
     return model, spec.finish_calibration(calibration, settings, target_frr)
 
 

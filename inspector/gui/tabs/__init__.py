@@ -26,6 +26,7 @@ TABS: list[TabSpec] = [
     TabSpec("inspect", "Inspect", "inspect_tab:InspectTab"),
     TabSpec("live", "Live", "live_tab:LiveTab"),
     TabSpec("history", "History", "history_tab:HistoryTab"),
+    TabSpec("generator", "Generator", "generator_tab:GeneratorTab"),
     TabSpec("models", "Models", "models_tab:ModelsTab"),
     TabSpec("settings", "Settings", "settings_tab:SettingsTab"),
 ]
