@@ -13,10 +13,11 @@ from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-from ...core.errors import InspectorError
+from ...core.errors import ImageError, InspectorError, user_message
 from ...core.image_io import load_image
 from ...services.inspect import check_batch, detector_for, inspect_paths
 from ...services.inspections import flag_inspection
+from ...services.references import expand_with_names
 from ..image_view import ImageView
 from ..overlay_data import BoxLabel, OverlayData, overlay_from_result
 from ..state import AppState
@@ -50,7 +51,15 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
     """Worker: ("note", text) once, then ("item", Entry, image, heat RGBA) per image, or
     ("skipped", name, reason) for a file that could not be read."""
     single = len(paths) == 1 and Path(paths[0]).is_file()
-    named = check_batch(paths)  # a batch that cannot be inspected must not refit the product
+    try:
+        named = check_batch(paths)  # a batch that cannot be inspected must not refit the product
+    except ImageError:  # nothing readable: list every file as skipped, fit nothing
+        for f, name in expand_with_names(paths):
+            try:
+                load_image(f)
+            except (ImageError, OSError) as exc:
+                yield ("skipped", name, user_message(exc) or str(exc))
+        return
     det, note = detector_for(ws, product, device=device, progress=progress, cancel=cancel)
     if note:
         yield ("note", note)
