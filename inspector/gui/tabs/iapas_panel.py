@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from PySide6.QtWidgets import (QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
 from ...core.errors import InspectorError
@@ -85,14 +85,18 @@ class IapasPanel(QGroupBox):
         self.device = "cpu"
         self.suggestions: dict[str, Any] = {}
         self.fields: dict[str, QLineEdit] = {}
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        for kind in TAG_KINDS:
+        form = QGridLayout()  # two tags a row: the Products tab's left column is short at 768 px
+        for i, kind in enumerate(TAG_KINDS):
             edit = QLineEdit()
             edit.setObjectName(f"tag_{kind}")
+            edit.setPlaceholderText({"material": "steel", "object": "washer", "colour": "grey",
+                                     "surface": "matte"}[kind])
             edit.textEdited.connect(self._dirty)
             self.fields[kind] = edit
-            form.addRow(kind.capitalize(), edit)
+            form.addWidget(QLabel(kind.capitalize()), i // 2, (i % 2) * 2)
+            form.addWidget(edit, i // 2, (i % 2) * 2 + 1)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
         self.suggest_button = QPushButton("Suggest tags")
         self.suggest_button.setObjectName("suggestTags")
         self.suggest_button.clicked.connect(self.suggest)
@@ -121,7 +125,8 @@ class IapasPanel(QGroupBox):
         self.prompts.setPlaceholderText("one defect phrase per line")
         self.prompts.setToolTip("The defect phrases Grounding DINO looks for, one per line. Saving an "
                                 "edit fixes the list for this product (no vocabulary, no LLM).")
-        self.prompts.setMinimumHeight(80)
+        self.prompts.setMinimumHeight(90)
+        self.prompts.setMaximumHeight(160)  # the Fit button below must stay on a 768 px screen
         self.prompts.textChanged.connect(self._prompts_dirty)
         self.save_prompts = QPushButton("Save prompts")
         self.save_prompts.setObjectName("savePrompts")
@@ -140,7 +145,7 @@ class IapasPanel(QGroupBox):
         lay.addLayout(tag_row)
         lay.addWidget(self.suggested)
         lay.addWidget(self.prompt_head)
-        lay.addWidget(self.prompts, 1)
+        lay.addWidget(self.prompts)
         lay.addLayout(p_row)
         self._loaded_prompts: list[str] = []
         self.clip_source: Any = None  # None: the product's clip_id setting, else the default CLIP

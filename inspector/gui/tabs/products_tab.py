@@ -72,7 +72,7 @@ class ProductsTab(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.form)
         self.iapas = IapasPanel(self._save)
-        ll.addWidget(self.iapas, 1)
+        ll.addWidget(self.iapas)
         ll.addWidget(fit_box)
         ll.addStretch(1)
 

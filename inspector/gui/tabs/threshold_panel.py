@@ -17,6 +17,7 @@ from ..widgets.histogram import ScoreHistogram
 
 UNCALIBRATED_NOTE = ("uncalibrated: default threshold — add 5-20 good images and refit to set it at the "
                      "false-reject target")
+EMPTY_HISTOGRAM = "Fit the product to see its good-image scores"
 FRR_STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2]
 
 
@@ -82,9 +83,11 @@ class ThresholdPanel(QGroupBox):
         self.slider.blockSignals(False)
         self.slider.setEnabled(info is not None)
         threshold = info.threshold if info is not None else None
-        self.hist.set_data(self.scores, threshold if self.scores else None)
         method = getattr(calibration, "method", "")
         self.uncalibrated = method == "uncalibrated"  # fitted with no good images (IAP-AS)
+        self.hist.empty_text = ("No good images scored: the threshold is a default"
+                                if self.uncalibrated else EMPTY_HISTOGRAM)
+        self.hist.set_data(self.scores, threshold if self.scores else None)
         self._describe(threshold)
         if self.uncalibrated:
             note = UNCALIBRATED_NOTE
