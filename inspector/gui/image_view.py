@@ -21,14 +21,17 @@ from .qt_images import qimage_view
 
 OUTLINE = QColor(255, 40, 40)
 BOX = QColor(255, 210, 0)
+DROPPED = QColor(190, 190, 190, 170)  # filtered-out candidate boxes: faint grey, dashed
 
 
 class LabelItem(QGraphicsItem):
     """Text on a dark plate, constant size on screen, above its box's top-left corner (`anchor`)."""
 
-    def __init__(self, text: str, anchor: QPointF = QPointF(), parent: Optional[QGraphicsItem] = None) -> None:
+    def __init__(self, text: str, anchor: QPointF = QPointF(), parent: Optional[QGraphicsItem] = None,
+                 color: QColor = BOX) -> None:
         super().__init__(parent)
         self.text = text
+        self.color = QColor(color)
         self.anchor = QPointF(anchor)
         self.font = QFont()
         self.font.setPointSizeF(max(9.0, self.font.pointSizeF()))
@@ -40,8 +43,8 @@ class LabelItem(QGraphicsItem):
         return self._rect
 
     def paint(self, p: QPainter, _opt: QStyleOptionGraphicsItem, _w: Optional[QWidget] = None) -> None:
-        p.fillRect(self._rect, QColor(0, 0, 0, 170))
-        p.setPen(BOX)
+        p.fillRect(self._rect, QColor(0, 0, 0, 170 if self.color == BOX else 110))
+        p.setPen(self.color)
         p.setFont(self.font)
         p.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, self.text)
 
@@ -62,8 +65,8 @@ class ImageView(QGraphicsView):
         self.setMinimumSize(240, 200)
         self.empty_text = empty_text
         self._image_item: Optional[QGraphicsPixmapItem] = None
-        self.layers: dict[str, list[QGraphicsItem]] = {"heat": [], "outline": [], "boxes": []}
-        self.visible = {"heat": True, "outline": True, "boxes": True}
+        self.layers: dict[str, list[QGraphicsItem]] = {"heat": [], "outline": [], "boxes": [], "dropped": []}
+        self.visible = {"heat": True, "outline": True, "boxes": True, "dropped": False}
         self._fit = True
 
     # --- content ---------------------------------------------------------------------------
@@ -121,6 +124,21 @@ class ImageView(QGraphicsView):
                 label.setZValue(4)
                 sc.addItem(label)
                 self.layers["boxes"].append(label)
+        for b in ov.dropped:
+            x0, y0, x1, y1 = b.box
+            pen = QPen(DROPPED, 1, Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)
+            rect = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0))
+            rect.setPen(pen)
+            rect.setZValue(2.5)  # under the kept boxes
+            sc.addItem(rect)
+            self.layers["dropped"].append(rect)
+            if b.text:
+                label = LabelItem(b.text, QPointF(x0, y0), color=DROPPED)
+                label.setPos(x0, y0)
+                label.setZValue(2.6)
+                sc.addItem(label)
+                self.layers["dropped"].append(label)
         for name, items in self.layers.items():
             for it in items:
                 it.setVisible(self.visible[name])
@@ -133,7 +151,7 @@ class ImageView(QGraphicsView):
             return
         zoom = self.zoom() or 1.0
         iw, ih = self._image_item.pixmap().width(), self._image_item.pixmap().height()
-        for item in self.layers["boxes"]:
+        for item in self.layers["boxes"] + self.layers["dropped"]:
             if not isinstance(item, LabelItem):
                 continue
             r = item.boundingRect()  # screen pixels; the plate spans y in [-h, 0] from its position

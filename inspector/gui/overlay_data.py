@@ -29,6 +29,7 @@ class OverlayData:
     heat_rgba: Optional[np.ndarray] = None  # uint8 (H, W, 4); alpha grows with the anomaly
     outlines: list[np.ndarray] = field(default_factory=list)  # int32 (N, 2) x,y polygons
     boxes: list[BoxLabel] = field(default_factory=list)
+    dropped: list[BoxLabel] = field(default_factory=list)  # boxes an engine filtered out (IAP-AS), drawn faintly
 
 
 LABELLED = 5  # regions with a text label (the strongest); the others get a box only
@@ -59,7 +60,8 @@ def overlay_from_result(result: InspectionResult) -> OverlayData:
                        outlines=_contours(result.mask) if result.mask.any() else [],
                        boxes=[BoxLabel(tuple(int(v) for v in r.box),
                                        region_text(r.label, r.score, r.area_px) if i < LABELLED else "")
-                              for i, r in enumerate(result.regions)])
+                              for i, r in enumerate(result.regions)],
+                       dropped=[BoxLabel(tuple(int(v) for v in r.box), r.label) for r in result.dropped])
 
 
 def overlay_from_record(record, image_shape: tuple[int, int], root) -> OverlayData:  # noqa: ANN001

@@ -44,6 +44,7 @@ class Entry:
     regions: list[str] = field(default_factory=list)
     name: str = ""  # shown in the list: the path below the opened folder ("scratch/003.png")
     row: int = -1  # its row in the results list (skipped files have rows too)
+    dropped: list[BoxLabel] = field(default_factory=list)  # candidates the engine filtered out
 
 
 def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, station: str,  # noqa: ANN001
@@ -74,7 +75,7 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
         entry = Entry(item.path, r.verdict, r.score, r.threshold, r.timings_ms.get("total", 0.0),
                       item.record.id if item.record else None, ov.outlines, ov.boxes,
                       regions=[f"{g.label}: score {g.score:.2f}, {g.area_px} px" for g in r.regions],
-                      name=item.name)
+                      name=item.name, dropped=ov.dropped)
         yield ("item", entry, item.image, ov.heat_rgba)
 
 
@@ -107,7 +108,7 @@ class InspectTab(QWidget):
         top.addWidget(self.note, 1)
 
         self.view = ImageView(empty_text="Open images or a folder to inspect them")
-        self.controls = ViewControls(self.view)
+        self.controls = ViewControls(self.view, dropped=True)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -282,11 +283,12 @@ class InspectTab(QWidget):
         self.current = idx
         regions = "<br>".join(e.regions[:6]) + (f"<br>… {len(e.regions) - 6} more" if len(e.regions) > 6 else "")
         self.panel.banner.show_verdict(e.verdict, e.score, e.threshold)
-        head = f"<b>{e.name}</b> · {e.ms:.0f} ms<br>"
+        filtered = f" · {len(e.dropped)} filtered box(es)" if e.dropped else ""
+        head = f"<b>{e.name}</b> · {e.ms:.0f} ms{filtered}<br>"
         self.panel.details.setText(head + (f"{len(e.regions)} region(s):<br>{regions}" if e.regions
                                            else "No region above the pixel threshold."))
         self.panel.set_flag(e.flag if e.record_id is not None else None, e.verdict)
-        overlay = OverlayData(0, 0, None, e.outlines, e.boxes)
+        overlay = OverlayData(0, 0, None, e.outlines, e.boxes, e.dropped)
         if idx in self.cache:
             image, heat = self.cache[idx]
             overlay.heat_rgba = heat

@@ -18,6 +18,7 @@ from ..widgets.empty_state import EmptyState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
+from .iapas_panel import IapasPanel
 from .product_form import ProductForm, engine_availability
 from .reference_grid import ReferenceGrid
 from .threshold_panel import ThresholdPanel
@@ -70,6 +71,8 @@ class ProductsTab(QWidget):
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.form)
+        self.iapas = IapasPanel(self._save)
+        ll.addWidget(self.iapas)
         ll.addWidget(fit_box)
         ll.addStretch(1)
 
@@ -139,7 +142,15 @@ class ProductsTab(QWidget):
         calibration = self.state.calibration(info)
         suspects = self.state.suspect_references(refs, info, calibration)
         self.threshold.set_product(info, calibration, [r.original_name for r in suspects])
-        if not refs:
+        self.iapas.set_product(ws, info, ws.abs_path(refs[0].path) if refs else None, self.state.device)
+        needed = ENGINES[info.engine].requirements.min_references if info.engine in ENGINES else 1
+        if not refs and needed == 0 and not info.state_path:
+            self.fit_status.setText("No good images needed: fit to build the defect prompts. Until good "
+                                    "images are added the threshold is an uncalibrated default.")
+        elif not refs and needed == 0:
+            self.fit_status.setText(f"{fitted.split(' · ', 1)[1].capitalize()} with no good images "
+                                    "(uncalibrated).")
+        elif not refs:
             self.fit_status.setText("Add good reference images, then fit.")
         elif "to switch to" in fitted:
             in_use, version = fitted.split(" · ")[:2]
@@ -150,7 +161,7 @@ class ProductsTab(QWidget):
                                     f"current {len(refs)} reference(s).")
         else:
             self.fit_status.setText(f"{fitted.split(' · ', 1)[1].capitalize()} on {len(refs)} reference(s).")
-        self.fit_button.setEnabled(bool(refs) and not self.fit_progress.busy())
+        self.fit_button.setEnabled((bool(refs) or needed == 0) and not self.fit_progress.busy())
 
     # --- product actions -------------------------------------------------------------------
     def new_product(self) -> None:

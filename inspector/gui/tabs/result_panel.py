@@ -18,7 +18,8 @@ FLAG_TEXT = {"false_reject": "flagged: false reject", "missed_defect": "flagged:
 class ViewControls(QWidget):
     """Fit / 1:1 / zoom buttons and layer toggles for an ImageView."""
 
-    def __init__(self, view: ImageView, heat: bool = True, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, view: ImageView, heat: bool = True, dropped: bool = False,
+                 parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -42,6 +43,14 @@ class ViewControls(QWidget):
             cb.toggled.connect(lambda on, k=key: view.set_layer_visible(k, on))
             lay.addWidget(cb)
             self.toggles[key] = cb
+        if dropped:  # candidates the engine's filter dropped (IAP-AS): off by default
+            cb = QCheckBox("Show filtered boxes")
+            cb.setObjectName("showDropped")
+            cb.setToolTip("Draw faintly the boxes the size/object filter dropped, with why")
+            cb.setChecked(view.visible["dropped"])
+            cb.toggled.connect(lambda on: view.set_layer_visible("dropped", on))
+            lay.addWidget(cb)
+            self.toggles["dropped"] = cb
         lay.addStretch(1)
 
 

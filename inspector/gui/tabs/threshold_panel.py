@@ -15,6 +15,9 @@ from ...core.thresholds import expected_frr, threshold_for_frr
 from ...services.records import ProductInfo
 from ..widgets.histogram import ScoreHistogram
 
+UNCALIBRATED_NOTE = ("uncalibrated: default threshold — add 5-20 good images and refit to set it at the "
+                     "false-reject target")
+EMPTY_HISTOGRAM = "Fit the product to see its good-image scores"
 FRR_STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2]
 
 
@@ -58,6 +61,7 @@ class ThresholdPanel(QGroupBox):
         lay.addWidget(self.expected)
         lay.addWidget(self.note)
         self.scores: list[float] = []
+        self.uncalibrated = False
         self._commit_timer = QTimer(self)
         self._commit_timer.setSingleShot(True)
         self._commit_timer.setInterval(400)
@@ -79,10 +83,15 @@ class ThresholdPanel(QGroupBox):
         self.slider.blockSignals(False)
         self.slider.setEnabled(info is not None)
         threshold = info.threshold if info is not None else None
+        method = getattr(calibration, "method", "")
+        self.uncalibrated = method == "uncalibrated"  # fitted with no good images (IAP-AS)
+        self.hist.empty_text = ("No good images scored: the threshold is a default"
+                                if self.uncalibrated else EMPTY_HISTOGRAM)
         self.hist.set_data(self.scores, threshold if self.scores else None)
         self._describe(threshold)
-        method = getattr(calibration, "method", "")
-        if method == "self-augmented":
+        if self.uncalibrated:
+            note = UNCALIBRATED_NOTE
+        elif method == "self-augmented":
             note = ("Calibrated on re-shots of a single reference: the threshold is a rough "
                     "guide. Add more good images and fit again.")
         elif suspects:
@@ -99,6 +108,10 @@ class ThresholdPanel(QGroupBox):
     def _describe(self, threshold: Optional[float]) -> None:
         frr = self.target()
         self.target_label.setText(f"<b>{format_rate(frr)}</b>")
+        if self.uncalibrated and threshold is not None:
+            self.expected.setText(f"Threshold <b>{threshold:.2f}</b> (default; no good images to measure "
+                                  "the false-reject rate on).")
+            return
         if threshold is None or not self.scores:
             self.expected.setText("Not fitted yet: press “Fit & calibrate” to set the threshold "
                                   "from the good images.")
