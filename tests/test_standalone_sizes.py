@@ -28,6 +28,9 @@ def crops_model() -> StandaloneModel:
 def test_references_and_tests_of_other_sizes_keep_one_pixel_scale(crops_model):
     goods = crops_model.score([texture(100 + i, h, w) for i, (h, w) in enumerate(TEST_SIZES)])
     assert [m.shape for _, m in goods] == TEST_SIZES
+    at_ref_sizes = crops_model.score([texture(300 + i, h, w) for i, (h, w) in enumerate(REF_SIZES)])
+    # stretched to one working size, the 90 x 90 crop scored 1.8x the worst good crop of a reference size
+    assert max(s for s, _ in goods) < 1.25 * max(s for s, _ in at_ref_sizes)
     bad_img = with_blob(texture(200, 320, 320), 200, 100, 7)
     (bad, bad_map), = crops_model.score([bad_img])
     # a larger crop is more of the same surface, not a zoom: it must look as normal as any other
