@@ -7,6 +7,10 @@ measures each patch's nearest-neighbour distance to it (`standalone_parts.memory
 grid into a map and takes its maximum as the image score. Large images are cut into overlapping
 tiles so that small defects keep enough pixels.
 
+Images of any size are worked at the references' pixel scale (a working-pixel budget per tile of
+the median reference), never stretched to one size: a larger crop is more surface, not a zoom.
+Each shot's lightness is brought to the references' median (exposure drift of the lighting).
+
 Raw scores only: the shared detector layer normalises maps and sets thresholds.
 """
 
@@ -24,7 +28,8 @@ from ..core.errors import InspectorError
 from ..core.image_io import atomic_write_bytes
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from .base import ScoreModel
-from .standalone_parts.features import GROUP_SIZES, TileLayout, image_tiles, plan_tiles, tile_features
+from .standalone_parts.features import (CHANNELS_PER_SCALE, GROUP_SIZES, TileLayout, image_lightness, image_tiles, plan_tiles,
+                                        tile_features)
 from .standalone_parts.memory import BankSearch, PatchMemory, torch_threads
 
 STATE_JSON = "standalone.json"
@@ -40,6 +45,9 @@ SETTINGS: dict[str, tuple[Any, type, float, float]] = {
     "context_weight": (2.0, float, 0.0, 100.0),  # weight of the context scales vs local/mid (1)
     "local_weight": (1.0, float, 0.0, 100.0),  # weight of the local-only distance in the sum
     "map_sigma": (4.0, float, 0.0, 64.0),  # Gaussian smoothing of the map, working px
+    # 1: each shot's Lab is scaled so its median lightness matches the references' (exposure
+    # drift of a line's lighting); 0: absolute brightness (a product whose defect is overall shade)
+    "normalise_exposure": (1, int, 0, 1),
     "seed": (0, int, 0, 2 ** 31 - 1),
     # torch threads while fitting/scoring (0 = torch's default). One thread by default: on a
     # small CPU shared with a GUI and a camera, 2 threads gain ~10 ms when idle but lose several
@@ -47,6 +55,7 @@ SETTINGS: dict[str, tuple[Any, type, float, float]] = {
     "threads": (1, int, 0, 256),
 }
 COARSE_STEPS = 20  # progress steps given to building the memory bank
+MAX_GAIN = 2.0  # exposure correction at most (Lab factor; about 8x in light)
 ASPECT_TOLERANCE = 0.05  # |log aspect ratio change| up to which an image counts as the same view
 
 
@@ -83,7 +92,7 @@ class StandaloneModel(ScoreModel):
     """Patch nearest-neighbour detector on handcrafted multi-scale features (no weights)."""
 
     engine_id = "standalone"
-    version = "1"
+    version = "2"
 
     def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
         super().__init__(settings, device)
@@ -91,6 +100,9 @@ class StandaloneModel(ScoreModel):
         self.layout: Optional[TileLayout] = None
         self.memory: Optional[PatchMemory] = None
         self.reference_hw: Optional[tuple[int, int]] = None
+        self.scale = 1.0  # working px per image px, from the references
+        self.fixed_view = False  # all references had one size
+        self.lightness = 0.0  # references' median CIE L (0: exposure not normalised)
         self._search: Optional[BankSearch] = None
 
     # ----------------------------------------------------------------------------- fit
@@ -111,13 +123,20 @@ class StandaloneModel(ScoreModel):
         total = n + COARSE_STEPS
         hw = (int(np.median([r.shape[0] for r in refs])), int(np.median([r.shape[1] for r in refs])))
         layout = plan_tiles(hw[0], hw[1], p["tile_px"], p["stride"], resolution=p["resolution"])
+        box = layout.boxes[0]
+        tile_h, tile_w = (box[2] - box[0]) * hw[0], (box[3] - box[1]) * hw[1]
+        scale = max(layout.work_hw) / max(tile_h, tile_w, 1e-9)  # working px per image px
+        fixed_view = len({r.shape[:2] for r in refs}) == 1
+        lightness = [image_lightness(r) for r in refs]
+        self.layout, self.reference_hw, self.scale, self.fixed_view = layout, hw, scale, fixed_view
+        self.lightness = float(np.median(lightness)) if p["normalise_exposure"] else 0.0
         per_ref = math.ceil(p["max_candidates"] / n)
         rng = np.random.default_rng(p["seed"])
         features = []
         for i, ref in enumerate(refs):
             check_cancel(cancel)
             report(progress, i, total, f"features of reference {i + 1}/{n}")
-            f = np.concatenate([self._tile_descriptors(tile, layout) for _, tile in image_tiles(ref, layout)])
+            f = self._descriptors(ref, self._layout_for(*ref.shape[:2]), lightness[i])
             if len(f) > per_ref:
                 f = f[np.sort(rng.choice(len(f), per_ref, replace=False))]
             features.append(f)
@@ -128,14 +147,25 @@ class StandaloneModel(ScoreModel):
 
         memory = PatchMemory.build(features, GROUP_SIZES, (1.0, 1.0, p["context_weight"]),
                                    GROUP_SIZES[0] + GROUP_SIZES[1], p["memory_size"], p["seed"],
-                                   bank_progress, cancel)
-        self.layout, self.memory, self.reference_hw = layout, memory, hw
+                                   bank_progress, cancel, channels=CHANNELS_PER_SCALE)
+        self.memory = memory
         self._search = BankSearch(memory, self.device, p["local_weight"])
         report(progress, total, total, "fitted")
 
+    def _gain(self, lightness: float) -> float:
+        """Lab factor that brings a shot's median lightness to the references' (1: off)."""
+        if self.lightness <= 0:
+            return 1.0
+        return float(np.clip((self.lightness + 16) / (max(lightness, 0.0) + 16), 1 / MAX_GAIN, MAX_GAIN))
+
+    def _descriptors(self, image: np.ndarray, layout: TileLayout, lightness: float) -> np.ndarray:
+        """Descriptors of all tiles of an image, float32 (N, D), tile after tile."""
+        gain = self._gain(lightness)
+        return np.concatenate([self._tile_descriptors(tile, layout, gain) for _, tile in image_tiles(image, layout)])
+
     @staticmethod
-    def _tile_descriptors(tile: np.ndarray, layout: TileLayout) -> np.ndarray:
-        f = tile_features(tile, layout.work_hw, layout.stride)
+    def _tile_descriptors(tile: np.ndarray, layout: TileLayout, gain: float = 1.0) -> np.ndarray:
+        f = tile_features(tile, layout.work_hw, layout.stride, gain)
         return f.reshape(-1, f.shape[-1])
 
     # --------------------------------------------------------------------------- score
@@ -157,8 +187,9 @@ class StandaloneModel(ScoreModel):
         total = np.zeros((h, w), np.float32)
         weight = np.zeros((h, w), np.float32)
         best = -np.inf
+        gain = self._gain(image_lightness(image))
         for (y0, x0, y1, x1), tile in image_tiles(image, layout):
-            grid = self._search.anomaly(self._tile_descriptors(tile, layout)).reshape(gh, gw)
+            grid = self._search.anomaly(self._tile_descriptors(tile, layout, gain)).reshape(gh, gw)
             work = cv2.resize(grid, (ww, wh), interpolation=cv2.INTER_LINEAR)
             if sigma > 0:
                 work = cv2.GaussianBlur(work, (0, 0), sigma)
@@ -170,14 +201,16 @@ class StandaloneModel(ScoreModel):
         return best, total
 
     def _layout_for(self, height: int, width: int) -> TileLayout:
-        """The references' layout when the image has their aspect ratio (same field of view,
-        perhaps another resolution); otherwise (rotated camera, other crop) a layout of its own
-        at the references' pixel scale."""
+        """Every image is worked at the references' pixel scale, whatever its size or aspect (a
+        larger crop of a texture is more of it, not a zoom). One exception: when all references
+        had one size (a fixed camera view) an image of that aspect ratio but another size is the
+        same view at another resolution, and is brought to the references' size."""
         ref_h, ref_w = self.reference_hw
-        if abs(math.log((height / width) / (ref_h / ref_w))) <= ASPECT_TOLERANCE:
+        if (height, width) == (ref_h, ref_w):
             return self.layout
-        box = self.layout.boxes[0]
-        scale = self.layout.work_hw[0] / max(1e-9, (box[2] - box[0]) * ref_h)
+        scale = self.scale
+        if self.fixed_view and abs(math.log((height / width) / (ref_h / ref_w))) <= ASPECT_TOLERANCE:
+            scale *= math.sqrt(ref_h * ref_w / (height * width))
         return plan_tiles(height, width, self.params["tile_px"], self.layout.stride, scale=scale)
 
     # ----------------------------------------------------------------------- save/load
@@ -190,7 +223,8 @@ class StandaloneModel(ScoreModel):
         np.savez(buf, **self.memory.to_arrays())
         atomic_write_bytes(folder / STATE_ARRAYS, buf.getvalue())
         meta = {"engine_id": self.engine_id, "version": self.version, "params": self.params,
-                "layout": self.layout.to_json(), "reference_hw": list(self.reference_hw)}
+                "layout": self.layout.to_json(), "reference_hw": list(self.reference_hw),
+                "scale": self.scale, "fixed_view": self.fixed_view, "lightness": self.lightness}
         atomic_write_bytes(folder / STATE_JSON, json.dumps(meta, indent=1).encode("utf-8"))
 
     @classmethod
@@ -216,8 +250,14 @@ class StandaloneModel(ScoreModel):
                 raise InspectorError(f"standalone settings changed since fitting ({', '.join(changed)}): "
                                      "fit the product again")
         model = cls({**(settings or {}), **saved}, device)
-        model.layout = TileLayout.from_json(meta["layout"])
-        model.reference_hw = tuple(int(v) for v in meta["reference_hw"])
+        try:
+            model.layout = TileLayout.from_json(meta["layout"])
+            model.reference_hw = tuple(int(v) for v in meta["reference_hw"])
+            model.scale, model.fixed_view = float(meta["scale"]), bool(meta["fixed_view"])
+            model.lightness = float(meta["lightness"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise InspectorError(f"{folder}: standalone model state is incomplete ({exc!r}); "
+                                 "fit the product again") from None
         model.memory = memory
         model._search = BankSearch(memory, device, model.params["local_weight"])
         return model

@@ -1,8 +1,8 @@
 """Handcrafted multi-scale patch features of the weights-free engine (numpy + OpenCV, no weights).
 
-An image is cut into a fixed grid of overlapping tiles (one tile for images up to `tile_px`),
-each tile is resized to one working size, and every cell of a grid with step `stride` (working
-pixels) gets a descriptor made of three groups of scales:
+An image is cut into a grid of overlapping tiles (one tile for images up to `tile_px`), each
+tile is resized by the product's pixel scale (working px per image px), and every cell of a
+grid with step `stride` (working pixels) gets a descriptor made of three groups of scales:
 
 - local   (sigma 1, 2 px):   colour and fine structure of the cell itself,
 - mid     (sigma 4, 8 px):   the parts around it,
@@ -67,14 +67,15 @@ def plan_tiles(height: int, width: int, tile_px: int, stride: int, resolution: O
     """Tile layout for images of `height` x `width` px.
 
     Sides longer than `tile_px` are cut into ceil(side / tile_px) overlapping tiles. Each tile is
-    scaled so that its long side is `resolution` working pixels, or by `scale` (working px per
-    image px) when that is given instead.
+    scaled to about `resolution`^2 working pixels (a pixel budget, so narrow images keep as much
+    detail as square ones at the same cost), or by `scale` (working px per image px) when given.
     """
     rows, cols = max(1, math.ceil(height / tile_px)), max(1, math.ceil(width / tile_px))
     ys, xs = _spans(rows), _spans(cols)
     tile_h, tile_w = (ys[0][1] - ys[0][0]) * height, (xs[0][1] - xs[0][0]) * width
     if scale is None:
-        scale = resolution / max(tile_h, tile_w)
+        long = max(tile_h, tile_w)  # the long side lands on a grid step, so a rotated view matches
+        scale = max(MIN_GRID, round(long * resolution / math.sqrt(tile_h * tile_w) / stride)) * stride / long
     work_h = max(MIN_GRID, round(tile_h * scale / stride)) * stride
     work_w = max(MIN_GRID, round(tile_w * scale / stride)) * stride
     boxes = tuple((y0, x0, y1, x1) for y0, y1 in ys for x0, x1 in xs)
@@ -127,15 +128,34 @@ def _scale_channels(blurred: np.ndarray, moments: np.ndarray, sigma: float) -> n
     return np.stack(chans, -1)
 
 
-def tile_features(tile: np.ndarray, work_hw: tuple[int, int], stride: int) -> np.ndarray:
+def image_lightness(image: np.ndarray) -> float:
+    """Median CIE L (0-100) of a uint8 RGB image, on a thumbnail (the exposure of the shot)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    step = max(1, int(max(h, w) // 128))
+    thumb = np.ascontiguousarray(image[::step, ::step]).astype(np.float32) * (1.0 / 255.0)
+    return float(np.median(cv2.cvtColor(thumb, cv2.COLOR_RGB2Lab)[..., 0]))
+
+
+def tile_features(tile: np.ndarray, work_hw: tuple[int, int], stride: int, gain: float = 1.0) -> np.ndarray:
     """Descriptors of one tile: float32 (gh, gw, sum(GROUP_SIZES)), gh = work_hw[0] // stride.
 
     tile: uint8 RGB (h, w, 3), any size; it is resized to `work_hw` first.
+    gain: exposure correction. L + 16, a and b are all proportional to the cube root of the light
+    (CIE 1976, above the dark toe), so multiplying them by one factor undoes a brighter or darker
+    shot without clipping.
     """
     import cv2
 
-    rgb = _resize(tile, work_hw).astype(np.float32) * (1.0 / 255.0)
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab) * np.float32(0.01)  # L in [0, 1], a/b about [-1, 1]
+    # float before resizing: uint8 resampling rounds differently along rows and columns
+    rgb = _resize(tile.astype(np.float32) * np.float32(1.0 / 255.0), work_hw)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+    if gain != 1.0:
+        lab[..., 0] += 16
+        lab *= np.float32(gain)
+        lab[..., 0] -= 16
+    lab *= np.float32(0.01)  # L in [0, 1], a/b about [-1, 1]
     lum = np.ascontiguousarray(lab[..., 0])
     fine = cv2.GaussianBlur(lum, (0, 0), 1.0)
     gx = cv2.Sobel(fine, cv2.CV_32F, 1, 0, ksize=3) / 8

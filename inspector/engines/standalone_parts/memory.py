@@ -1,8 +1,8 @@
 """The memory bank of good patches and nearest-neighbour distances to it (torch, CPU or GPU).
 
-Descriptors are standardised per dimension (with a floor, so near-constant dimensions of
-smooth products do not blow up sensor noise) and each feature group is weighted so that it adds
-`weight^2` to the expected squared distance whatever its number of dimensions. A greedy
+Descriptors are standardised per channel, by the largest spread that channel has at any of its
+scales (with a floor, so near-constant channels of smooth products do not blow up sensor
+noise), and each feature group is weighted by `weight / sqrt(its dimensions)`. A greedy
 k-centre coreset keeps the bank small while covering rare good patches.
 
 The anomaly of a patch is the sum of two nearest-neighbour distances to the bank:
@@ -38,11 +38,19 @@ class PatchMemory:
     @classmethod
     def build(cls, features: Sequence[np.ndarray], group_sizes: Sequence[int],
               group_weights: Sequence[float], n_local: int, memory_size: int, seed: int = 0,
-              progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> "PatchMemory":
-        """features: float32 (N_i, D) descriptors of good patches (already subsampled)."""
+              progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
+              channels: int = 0) -> "PatchMemory":
+        """features: float32 (N_i, D) descriptors of good patches (already subsampled).
+        channels: with > 0, dimension d is channel d % channels of its scale, and every scale of
+        a channel is divided by the largest spread of that channel at any scale: one unit of
+        lightness (or of scale-normalised gradient) weighs the same at every scale, so a scale at
+        which the good images barely vary (the context of a uniform texture) stays quiet instead
+        of having its noise blown up to the size of the informative scales."""
         x = np.concatenate(features, 0).astype(np.float32, copy=False)
         mean = x.mean(0)
         sd = x.std(0)
+        if channels:
+            sd = sd.reshape(-1, channels).max(0)[np.arange(sd.size) % channels]
         scales, start = [], 0
         for size, weight in zip(group_sizes, group_weights):
             g = sd[start:start + size]
