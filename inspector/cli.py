@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "inspector.commands.evaluate",
     "inspector.commands.demo",
     "inspector.weights.cli",
+    "inspector.commands.train",
 ]
 
 

@@ -54,6 +54,11 @@ ENGINES: dict[str, EngineSpec] = {
         requirements=Requirements(min_references=1, weights=["clip-vit-l-14"], gpu="optional",
                                   packages=["open_clip_torch"]),
         availability=_vlad_availability),
+    "local": EngineSpec(
+        id="local", title="Local detector (trained)",
+        summary="The standalone engine refined by a head trained on this product's synthetic defects.",
+        model_class="inspector.engines.local:LocalModel", requirements=Requirements(min_references=1, gpu="optional"),
+        availability=lambda s: importlib.import_module("inspector.engines.local").availability(s)),
 }
 
 
