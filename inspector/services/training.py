@@ -9,6 +9,7 @@ at the folder and refits + recalibrates it on the references like any engine.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from ..storage.workspace import Workspace
 from . import products as product_svc
 
 BASES = ("standalone", "vlad")
+EXAMPLES = "examples.npz"  # validation images with both maps (arrays only, no pickle)
 
 
 @dataclass
@@ -137,6 +139,10 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
         write_head(tmp, result.state_dict, head_meta)
+        if result.examples:
+            buf = io.BytesIO()
+            np.savez(buf, **result.examples)
+            atomic_write_bytes(tmp / EXAMPLES, buf.getvalue())
         atomic_write_bytes(tmp / "meta.json", json.dumps({"version": version, "base": base, **training_set,
                                                           **metrics}, indent=1).encode())
         final = root / f"v{version}"
@@ -222,6 +228,15 @@ def delete_detector(ws: Workspace, product: str, version: int) -> None:
         if row is not None:
             s.delete(row)
     shutil.rmtree(ws.abs_path(det.path), ignore_errors=True)
+
+
+def load_examples(ws: Workspace, det: DetectorInfo) -> dict[str, np.ndarray]:
+    """The detector's example validation images and maps ({} when it has none or they are unreadable)."""
+    try:
+        with np.load(ws.abs_path(det.path) / EXAMPLES, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError):
+        return {}
 
 
 def train_for_eval(references: Sequence[np.ndarray], settings: Optional[dict] = None, device: str = "cpu",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 HEAD_VERSION = 1
+CORRECTION = 3.0  # the most (in logits) the head may move a pixel or the image score
 
 
 def build_head(width: int = 16) -> Any:
@@ -45,13 +46,15 @@ def build_head(width: int = 16) -> Any:
             d3 = self.dec3(torch.cat([F.interpolate(b, size=e3.shape[-2:]), e3], 1))
             d2 = self.dec2(torch.cat([F.interpolate(d3, size=e2.shape[-2:]), e2], 1))
             d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[-2:]), e1], 1))
-            pixel = self.out(d1)[:, 0] + self.map_gain * x[:, 3] + self.map_bias
+            # bounded corrections: the head adjusts the engine's map, it cannot drown it
+            pixel = CORRECTION * torch.tanh(self.out(d1)[:, 0]) + self.map_gain * x[:, 3] + self.map_bias
             flat = pixel.flatten(1)
             k = max(1, flat.shape[1] // 100)
             stats = torch.stack([flat.max(1).values, flat.topk(k, 1).values.mean(1),
                                  x[:, 3].flatten(1).max(1).values], 1)
             pooled = torch.cat([b.mean((2, 3)), b.amax((2, 3))], 1)
-            image = self.image(torch.cat([stats, pooled], 1))[:, 0] + flat.topk(k, 1).values.mean(1)
+            image = CORRECTION * torch.tanh(self.image(torch.cat([stats, pooled], 1))[:, 0]) \
+                + flat.topk(k, 1).values.mean(1)
             return image, pixel
 
     return RefineHead()

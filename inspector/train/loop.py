@@ -23,13 +23,15 @@ from .data import (DefectStream, FoldScorers, IndexRange, fit_fold_scorers, head
 from .families import DIFFUSION_PROXY, FAMILIES, STAGES
 from .losses import BETA, OMEGA, total_loss
 
+BEST_FILE = "best.safetensors"  # the best-validating weights so far, kept in every checkpoint
+
 
 @dataclass
 class TrainConfig:
     epochs: int = 6
     samples_per_epoch: int = 160  # of the many-sample (rule-based) stage; the other stage gets half
     batch_size: int = 8
-    lr: float = 1e-3  # Adam; cosine-annealed within each stage
+    lr: float = 3e-4  # Adam; cosine-annealed within each stage
     finetune_lr_factor: float = 0.3  # the second stage fine-tunes
     second_stage_share: float = 0.34  # share of the epochs given to the high-quality stage
     stages: tuple[str, ...] = ("rules",)  # ("rules",), ("rules", "diffusion"), ("diffusion", "rules"), ...
@@ -117,6 +119,7 @@ class TrainResult:
     validation: dict = field(default_factory=dict)  # final: {"local": {...}, "standalone": {...}}
     scorers: Optional[FoldScorers] = None
     data: dict = field(default_factory=dict)  # what it was trained and validated on
+    examples: dict = field(default_factory=dict)  # a few validation images with both maps
 
 
 @dataclass
@@ -205,6 +208,12 @@ def run_head(head: Any, inputs: Any, batch: int = 16) -> tuple[np.ndarray, list[
     return np.array(scores), maps
 
 
+def selection_score(m: dict) -> float:
+    """One number to pick the best epoch on validation: mean of I-AUROC, P-AUROC and PRO."""
+    vals = [m[k] for k in ("i_auroc", "p_auroc", "pro") if m.get(k) is not None and m[k] == m[k]]
+    return float(np.mean(vals)) if vals else float("-inf")
+
+
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
@@ -269,6 +278,23 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
                                  "the run folder or train again without --resume") from None
         first_epoch, done_in_epoch = int(start["epoch"]), int(start["done_in_epoch"])
         batch, step, history = int(start["batch_size"]), int(start["step"]), list(start["history"])
+    def cpu_state() -> dict:
+        return {k: v.detach().float().cpu().clone() for k, v in accelerator.unwrap_model(head).state_dict().items()}
+
+    # Early stopping on validation: epoch 0 is the untrained head, which ranks like the engine,
+    # so the detector kept is never worse than the engine on the held-back validation set.
+    best: dict = {"epoch": 0, "score": float("-inf")}
+    best_state: dict = {}
+    if start is not None:
+        best = dict(start.get("best", best))
+        if (last / BEST_FILE).is_file():
+            from safetensors.torch import load_file
+
+            best_state = load_file(str(last / BEST_FILE))
+    else:
+        s0, m0 = run_head(accelerator.unwrap_model(head), val.inputs, 16)
+        best = {"epoch": 0, "score": selection_score(validation_metrics(val, s0, m0))}
+        best_state = cpu_state()
     streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], hw, cfg.seed,
                                   stream=k) for k, name in enumerate(FAMILIES)}
     seen = sum(e.samples for e in epochs[:first_epoch]) + done_in_epoch
@@ -287,8 +313,11 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         folder = ckpt_root / f"ckpt_{epoch_i:04d}_{done:07d}"
         accelerator.save_state(str(folder))
         if accelerator.is_main_process:
+            from safetensors.torch import save_file
+
+            save_file(best_state, str(folder / BEST_FILE))
             checkpoints.seal(folder, {"epoch": epoch_i, "done_in_epoch": done, "batch_size": batch,
-                                      "step": step, "history": history, "config": cfg.to_json()})
+                                      "step": step, "history": history, "config": cfg.to_json(), "best": best})
             checkpoints.prune(ckpt_root)
         accelerator.wait_for_everyone()
 
@@ -342,15 +371,36 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         metrics = validation_metrics(val, scores, maps)
         history.append({"epoch": ei + 1, "stage": ep.stage, "loss": float(np.mean(losses)) if losses else loss_value,
                         "batch_size": batch, **{f"val_{k}": v for k, v in metrics.items()}})
+        if selection_score(metrics) > best["score"]:
+            best = {"epoch": ei + 1, "score": selection_score(metrics)}
+            best_state = cpu_state()
         save(ei + 1, 0)
         if progress is not None:
             rate = (seen - seen_at_start) / max(time.perf_counter() - t_start, 1e-6)
             progress(TrainProgress(ei + 1, len(epochs), step, seen, total, history[-1]["loss"], rate,
                                    (total - seen) / max(rate, 1e-9), ep.stage, "validated", metrics))
     model = accelerator.unwrap_model(head)
+    model.load_state_dict(best_state)
+    data_note["selected_epoch"] = best["epoch"]
     scores, maps = run_head(model, val.inputs)
     final = {"local": validation_metrics(val, scores, maps),
              "standalone": validation_metrics(val, val.baseline_scores, val.baseline_maps)}
     state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
-    return TrainResult(state, scorers.norm, hw, cfg, history, final, scorers, data_note)
+    result = TrainResult(state, scorers.norm, hw, cfg, history, final, scorers, data_note)
+    result.examples = _examples(val, maps)
+    return result
+
+
+def _examples(val: Validation, maps: Sequence[np.ndarray], n: int = 3) -> dict[str, np.ndarray]:
+    """A few defective validation images with both maps, for the side-by-side view."""
+    from .data import IMAGE_MEAN, IMAGE_STD
+
+    idx = [i for i, m in enumerate(val.masks) if m is not None and val.labels[i] == 1][:n]
+    if not idx:
+        return {}
+    rgb = (val.inputs[idx, :3].numpy() * IMAGE_STD + IMAGE_MEAN).transpose(0, 2, 3, 1)
+    return {"image": np.clip(rgb * 255, 0, 255).astype(np.uint8),
+            "standalone": np.stack([val.baseline_maps[i] for i in idx]).astype(np.float32),
+            "local": np.stack([maps[i] for i in idx]).astype(np.float32),
+            "mask": np.stack([val.masks[i] for i in idx])}
 

@@ -27,5 +27,6 @@ TABS: list[TabSpec] = [
     TabSpec("live", "Live", "live_tab:LiveTab"),
     TabSpec("history", "History", "history_tab:HistoryTab"),
     TabSpec("models", "Models", "models_tab:ModelsTab"),
+    TabSpec("training", "Training", "training_tab:TrainingTab"),
     TabSpec("settings", "Settings", "settings_tab:SettingsTab"),
 ]
