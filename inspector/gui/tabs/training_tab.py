@@ -133,11 +133,12 @@ class TrainingTab(QWidget):
         self.loss_plot.setBackground("w")
         self.loss_plot.setLabel("bottom", "step")
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#1b5e9e", width=2))
-        self.val_plot = pg.PlotWidget(title="Validation (held-back references, unseen defect family)")
+        self.val_plot = pg.PlotWidget(title="Validation metrics")
         self.val_plot.setBackground("w")
         self.val_plot.setLabel("bottom", "epoch")
         self.val_plot.setYRange(0, 1)
-        self.val_plot.addLegend(offset=(10, 10))
+        self.val_plot.addLegend(offset=(-10, -30))  # bottom right, clear of curves near 1
+        self.val_plot.setToolTip("Held-back references, good and with a defect family no stage trains on")
         self.val_curves = {k: self.val_plot.plot([], [], pen=pg.mkPen(CURVE_COLOURS[k], width=2), symbol="o",
                                                  symbolSize=6, symbolBrush=CURVE_COLOURS[k], name=label)
                            for k, label in METRICS}
@@ -175,7 +176,9 @@ class TrainingTab(QWidget):
         self.compare.setVerticalHeaderLabels([label for _, label in METRICS])
         self.compare.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.compare.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.compare.setMaximumHeight(130)
+        self.compare.setFixedHeight(self.compare.horizontalHeader().sizeHint().height()
+                                    + len(METRICS) * self.compare.verticalHeader().defaultSectionSize() + 4)
+        self.compare.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.examples = QGridLayout()
         for col, text in enumerate(("Validation image", "Standalone map", "Local map")):
             head = QLabel(text)
@@ -194,6 +197,9 @@ class TrainingTab(QWidget):
         cmp_box = QGroupBox("Selected detector against the untrained engine (same validation images)")
         cmp_lay = QVBoxLayout(cmp_box)
         cmp_lay.addWidget(self.compare)
+        self.kept_label = QLabel()
+        self.kept_label.setWordWrap(True)
+        cmp_lay.addWidget(self.kept_label)
         cmp_lay.addLayout(self.examples)
         cmp_lay.addStretch(1)
 
@@ -347,6 +353,11 @@ class TrainingTab(QWidget):
         for r, (key, _) in enumerate(METRICS):
             for c, name in enumerate(("standalone", "local")):
                 self.compare.setItem(r, c, QTableWidgetItem(_fmt(val.get(name, {}).get(key))))
+        kept = det.training_set.get("selected_epoch") if det else None
+        epochs = len(det.metrics.get("history", [])) if det else 0
+        self.kept_label.setText("" if kept is None else
+                                f"Kept the weights of epoch {kept} of {epochs}, the best on validation "
+                                "(epoch 0 = the untrained head, which ranks like the engine).")
         ex = training.load_examples(self.state.workspace, det) if det else {}
         for row, cells in enumerate(self.example_labels):
             if not ex or row >= len(ex["image"]):
