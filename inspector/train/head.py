@@ -35,6 +35,8 @@ def build_head(width: int = 16) -> Any:
             self.map_gain = nn.Parameter(torch.tensor(3.0))  # log1p(map) = log 2 at the pixel threshold
             self.map_bias = nn.Parameter(torch.tensor(-4.0))
             self.image = nn.Sequential(nn.Linear(3 + 8 * w, 32), nn.ReLU(inplace=True), nn.Linear(32, 1))
+            nn.init.zeros_(self.image[2].weight)  # untrained: image score = top-1 % mean of the map
+            nn.init.zeros_(self.image[2].bias)
 
         def forward(self, x):
             import torch.nn.functional as F
