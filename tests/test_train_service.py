@@ -121,3 +121,40 @@ def make_product_refs(ws, tmp_path):
     for i in range(5):
         (folder / f"{i}.png").write_bytes(encode_png(render_good("washer", np.random.default_rng(i), 48)))
     references.add_references(ws, "washer", [folder])
+
+
+def test_eval_with_the_local_engine_trains_on_train_good_only(tmp_path, monkeypatch):
+    """eval --engine local trains a head on the category's train/good (test images only scored)."""
+    from PIL import Image
+
+    from inspector.core.image_io import load_image
+    from inspector.services import evaluation
+    from inspector.train import loop
+
+    root = tmp_path / "data" / "toy"
+    rng = np.random.default_rng(0)
+    for sub, n, defect in (("train/good", 5, False), ("test/good", 2, False), ("test/blob", 2, True)):
+        (root / sub).mkdir(parents=True)
+        for i in range(n):
+            a = render_good("washer", rng, 48)
+            if defect:
+                a[10:20, 20:30] = 250
+                (root / "ground_truth/blob").mkdir(parents=True, exist_ok=True)
+                m = np.zeros((48, 48), np.uint8)
+                m[10:20, 20:30] = 255
+                Image.fromarray(m).save(root / f"ground_truth/blob/{i:03d}_mask.png")
+            Image.fromarray(a).save(root / sub / f"{i:03d}.png")
+    seen = []
+    real_train = loop.train_head
+
+    def spy(references, *a, **kw):
+        seen.append([r.tobytes() for r in references])
+        return real_train(references, *a, **kw)
+
+    monkeypatch.setattr(loop, "train_head", spy)
+    monkeypatch.setattr(loop, "TrainConfig", lambda: tiny())
+    out = evaluation.evaluate(tmp_path / "data", "local", settings=dict(TINY))
+    r = out["categories"]["toy"]
+    assert out["engine"] == "local" and r["n_test"] == 4 and 0 <= r["i_auroc"] <= 1
+    train = {load_image(p).tobytes() for p in sorted((root / "train/good").iterdir())}
+    assert seen and set(seen[0]) <= train  # only train/good images were trained on
