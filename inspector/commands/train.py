@@ -40,6 +40,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         det = training.train_product(ws, args.product, cfg, args.base, args.resume, on_progress,
                                      status=lambda m: bar(0, 0, m))
+    if det is None:  # a secondary process of `accelerate launch`: the main one reports
+        return 0
     val = det.metrics.get("validation", {})
     print(f"trained detector v{det.version} of '{safe_display(args.product)}' (not active yet)")
     print(f"{'validation':<12}{'I-AUROC':>9}{'P-AUROC':>9}{'PRO':>8}")

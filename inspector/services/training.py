@@ -100,8 +100,11 @@ def has_checkpoint(ws: Workspace, product: str) -> bool:
 
 def train_product(ws: Workspace, product: str, config: Any = None, base: str = "standalone",
                   resume: bool = False, progress: Optional[Callable[[Any], None]] = None,
-                  cancel: Optional[CancelFn] = None, status: Optional[Callable[[str], None]] = None) -> DetectorInfo:
-    """Train a local detector for `product`; a new inactive Detector row (activate it to use it)."""
+                  cancel: Optional[CancelFn] = None,
+                  status: Optional[Callable[[str], None]] = None) -> Optional[DetectorInfo]:
+    """Train a local detector for `product`; a new inactive Detector row (activate it to use it).
+    Under `accelerate launch -m inspector train ...` every process trains its shard; only the main
+    one writes the detector (the others return None)."""
     from ..engines.local import write_head
     from ..train.data import check_reference_count
     from ..train.head import HEAD_VERSION
@@ -121,6 +124,10 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
     folder.mkdir(parents=True, exist_ok=True)
     result = train_head(images, cfg, folder, settings=info.engine_settings, progress=progress, cancel=cancel,
                         resume=resume, real_defects=missed_defect_images(ws, info.id), status=status)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch`: one process writes the result
+        return None
     root = ws.product_dir(info.id) / "detectors"
     root.mkdir(parents=True, exist_ok=True)
     with ws.session() as s:
