@@ -65,6 +65,8 @@ def evaluate_category(cat: Category, engine: str, shots: Optional[int] = None, d
     out: dict[str, Any] = {k: float(figures[k]) for k in METRIC_KEYS}
     out.update(ms_per_image=float(np.median(times)), fit_s=fit_s, n_refs=len(refs),
                n_test=len(cat.test), n_defective=int(labels.sum()))
+    if getattr(model, "training", None):  # local: what the head learned, on its own validation
+        out["training"] = model.training
     if save_maps is not None:
         out["map_scale"] = _save_maps(Path(save_maps), cat, maps)
     out["images"] = [{"path": str(t.path), "defect_type": t.defect_type, "label": t.label,

@@ -269,5 +269,6 @@ def train_for_eval(references: Sequence[np.ndarray], settings: Optional[dict] = 
     model.set_head(result.state_dict, {"norm": list(result.norm), "work_hw": list(result.work_hw),
                                        "width": cfg.width, "head_version": HEAD_VERSION})
     model.fit(list(references), cancel=cancel)
-    model.training = {"validation": result.validation, "history": result.history}
+    model.training = {"validation": result.validation, "history": result.history,
+                      "selected_epoch": result.data.get("selected_epoch")}
     return model
