@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "inspector.commands.serve",
     "inspector.commands.generate",
     "inspector.weights.cli",
+    "inspector.commands.train",
 ]
 
 

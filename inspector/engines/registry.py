@@ -90,6 +90,11 @@ ENGINES: dict[str, EngineSpec] = {
         availability=_iapas_availability, region_label="defect",
         detector_class="inspector.engines.iapas.verdict:IapasDetector",
         calibration_hook="inspector.engines.iapas.verdict:finish_calibration"),
+    "local": EngineSpec(
+        id="local", title="Local detector (trained)",
+        summary="The standalone engine refined by a head trained on this product's synthetic defects.",
+        model_class="inspector.engines.local:LocalModel", requirements=Requirements(min_references=1, gpu="optional"),
+        availability=lambda s: importlib.import_module("inspector.engines.local").availability(s)),
 }
 
 

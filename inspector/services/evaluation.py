@@ -16,7 +16,7 @@ from ..core.errors import InspectorError
 from ..core.image_io import atomic_write_bytes, encode_png, load_image, load_mask
 from ..core.mvtec import Category, read_dataset
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
-from ..engines.registry import make_model
+from ..engines.registry import get_engine, make_model
 
 METRIC_KEYS = ("i_auroc", "i_f1max", "p_auroc", "p_f1max", "pro")
 
@@ -39,9 +39,15 @@ def evaluate_category(cat: Category, engine: str, shots: Optional[int] = None, d
     total = len(refs_paths) + len(cat.test)
     report(progress, 0, total, f"{cat.name}: loading references")
     refs = [load_image(p) for p in refs_paths]
-    model = make_model(engine, {"object_name": cat.name.replace("_", " "), **(settings or {})}, device)
+    merged = {"object_name": cat.name.replace("_", " "), **(settings or {})}
     t0 = time.perf_counter()
-    model.fit(refs, cancel=cancel)
+    if engine == "local":  # trained here on synthetic defects of the train images only
+        from .training import train_for_eval
+
+        model = train_for_eval(refs, merged, device, progress=progress, cancel=cancel)
+    else:
+        model = make_model(engine, merged, device)
+        model.fit(refs, cancel=cancel)
     fit_s = time.perf_counter() - t0
     scores, maps, masks, times = [], [], [], []
     for i, t in enumerate(cat.test):
@@ -59,6 +65,8 @@ def evaluate_category(cat: Category, engine: str, shots: Optional[int] = None, d
     out: dict[str, Any] = {k: float(figures[k]) for k in METRIC_KEYS}
     out.update(ms_per_image=float(np.median(times)), fit_s=fit_s, n_refs=len(refs),
                n_test=len(cat.test), n_defective=int(labels.sum()))
+    if getattr(model, "training", None):  # local: what the head learned, on its own validation
+        out["training"] = model.training
     if save_maps is not None:
         out["map_scale"] = _save_maps(Path(save_maps), cat, maps)
     out["images"] = [{"path": str(t.path), "defect_type": t.defect_type, "label": t.label,
@@ -77,7 +85,7 @@ def evaluate(root: Path, engine: str, categories: Optional[Sequence[str]] = None
     results = {c.name: evaluate_category(c, engine, shots, device, settings, save_maps, progress, cancel)
                for c in dataset}
     mean = {k: float(np.nanmean([r[k] for r in results.values()])) for k in (*METRIC_KEYS, "ms_per_image")}
-    engine_version = make_model(engine, settings, device).version
+    engine_version = get_engine(engine).load_class().version
     return {"root": str(root), "engine": engine, "engine_version": engine_version, "device": device,
             "shots": shots, "categories": results, "mean": mean}
 

@@ -28,5 +28,6 @@ TABS: list[TabSpec] = [
     TabSpec("history", "History", "history_tab:HistoryTab"),
     TabSpec("generator", "Generator", "generator_tab:GeneratorTab"),
     TabSpec("models", "Models", "models_tab:ModelsTab"),
+    TabSpec("training", "Training", "training_tab:TrainingTab"),
     TabSpec("settings", "Settings", "settings_tab:SettingsTab"),
 ]

@@ -1,0 +1,136 @@
+"""Standalone raw maps refined by a trained head (inspector.train): a map and an image score.
+
+The head folder (head.safetensors + head.json) comes from the product's active detector
+(setting `detector_path`, set by `inspector detectors activate`) or is given in memory by the
+trainer. `fit` refits only the standalone part on the references, so the shared calibration
+(held-out folds) works as for every engine; `save` copies the head into the fitted state, which
+is then self-contained.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ...core.errors import InspectorError
+from ...core.image_io import atomic_write_bytes
+from ...core.progress import CancelFn, ProgressFn
+from ..base import Availability, ScoreModel
+
+HEAD_WEIGHTS, HEAD_META = "head.safetensors", "head.json"
+HEAD_FILES = (HEAD_WEIGHTS, HEAD_META)
+HEAD_DIR = "head"
+
+
+def availability(settings: dict[str, Any]) -> Availability:
+    path = settings.get("detector_path")
+    if not path:
+        return Availability(False, "no local detector is active for this product: train one with "
+                                   "`inspector train PRODUCT` and activate it")
+    if not all((Path(path) / f).is_file() for f in HEAD_FILES):
+        return Availability(False, f"the active local detector's files are missing in {path}: train again "
+                                   "or activate another with `inspector detectors activate PRODUCT VERSION`")
+    return Availability(True)
+
+
+def write_head(folder: Path, state_dict: dict, meta: dict) -> None:
+    from safetensors.torch import save as st_save
+
+    atomic_write_bytes(Path(folder) / HEAD_WEIGHTS, st_save({k: v.contiguous() for k, v in state_dict.items()}))
+    atomic_write_bytes(Path(folder) / HEAD_META, json.dumps(meta, indent=1).encode())
+
+
+def read_head(folder: Path) -> tuple[dict, dict]:
+    """(state_dict, meta) of a head folder; InspectorError with the fix when unreadable."""
+    from safetensors.torch import load as st_load
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / HEAD_META).read_text())
+        state = st_load((folder / HEAD_WEIGHTS).read_bytes())
+        meta["norm"], meta["work_hw"], meta["width"]  # noqa: B018 - presence check
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise InspectorError(f"the local detector in {folder} is unreadable ({exc}) — train it again "
+                             "or activate another version") from None
+    return state, meta
+
+
+class LocalModel(ScoreModel):
+    engine_id = "local"
+    version = "1"
+
+    def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
+        super().__init__(settings, device)
+        self.standalone = None
+        self.head = None
+        self.meta: dict = {}
+
+    def set_head(self, state_dict: dict, meta: dict) -> None:
+        from ...train.head import build_head
+
+        head = build_head(int(meta["width"]))
+        try:
+            head.load_state_dict(state_dict)
+        except RuntimeError as exc:
+            raise InspectorError(f"the local detector's weights do not fit its network ({exc}) — train "
+                                 "it again") from None
+        self.head = head.to(self.device).eval()
+        self.meta = dict(meta)
+
+    def _standalone_settings(self) -> dict:
+        from ..standalone import SETTINGS
+
+        return {k: v for k, v in self.settings.items() if k in SETTINGS}
+
+    def fit(self, references: Sequence[np.ndarray], progress: Optional[ProgressFn] = None,
+            cancel: Optional[CancelFn] = None) -> None:
+        from ..standalone import StandaloneModel
+
+        if self.head is None:
+            status = availability(self.settings)
+            if not status.ok:
+                raise InspectorError(status.reason)
+            self.set_head(*read_head(Path(self.settings["detector_path"])))
+        model = StandaloneModel(self._standalone_settings(), self.device)
+        model.fit(references, progress, cancel)
+        self.standalone = model
+
+    def score(self, images: Sequence[np.ndarray]) -> list[tuple[float, np.ndarray]]:
+        """(image logit, pixel logit map at input size): the head's outputs, raw."""
+        import cv2
+        import torch
+
+        from ...train.data import head_input, work_hw
+
+        if self.standalone is None or self.head is None:
+            raise InspectorError("the local model is not fitted: fit it on good references first")
+        out = []
+        norm = tuple(self.meta["norm"])
+        work_px = max(self.meta["work_hw"])
+        for image, (_, raw) in zip(images, self.standalone.score(images)):
+            h, w = image.shape[:2]
+            x = head_input(np.asarray(image), raw, norm, work_hw(h, w, work_px))
+            with torch.no_grad():
+                s, m = self.head(torch.from_numpy(x)[None].to(self.device))
+            pixel = cv2.resize(m[0].float().cpu().numpy(), (w, h), interpolation=cv2.INTER_LINEAR)
+            out.append((float(s[0]), pixel.astype(np.float32)))
+        return out
+
+    def save(self, folder: Path) -> None:
+        if self.standalone is None or self.head is None:
+            raise InspectorError("the local model is not fitted: nothing to save")
+        self.standalone.save(folder)
+        (Path(folder) / HEAD_DIR).mkdir(exist_ok=True)
+        write_head(Path(folder) / HEAD_DIR, self.head.state_dict(), self.meta)
+
+    @classmethod
+    def load(cls, folder: Path, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> "LocalModel":
+        from ..standalone import StandaloneModel
+
+        model = cls(settings, device)
+        model.standalone = StandaloneModel.load(folder, model._standalone_settings(), device)
+        model.set_head(*read_head(Path(folder) / HEAD_DIR))
+        return model

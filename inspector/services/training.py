@@ -1,0 +1,274 @@
+"""Train, list, activate, roll back and delete a product's local detectors.
+
+Detector folder: products/<id>/detectors/v<N>/ with head.safetensors, head.json (what the
+`local` engine needs) and meta.json (settings, history, validation). It is written as a temp
+folder and renamed, then the Detector row is added; checkpoints of the run in progress live in
+products/<id>/training/run/ until it finishes. Activating points the product's `local` engine
+at the folder and refits + recalibrates it on the references like any engine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+from sqlalchemy import select
+
+from ..core.errors import InspectorError, NotFoundError
+from ..core.image_io import atomic_write_bytes, load_image
+from ..core.progress import CancelFn, ProgressFn
+from ..storage.models import Detector as DetectorRow, Inspection
+from ..storage.workspace import Workspace
+from . import products as product_svc
+
+BASES = ("standalone", "vlad")
+EXAMPLES = "examples.npz"  # validation images with both maps (arrays only, no pickle)
+
+
+@dataclass
+class DetectorInfo:
+    id: int
+    version: int
+    path: str  # relative to the workspace
+    base_engine: str
+    active: bool
+    created_at: datetime
+    metrics: dict
+    training_set: dict
+
+
+def _version(path: str) -> int:
+    name = Path(path).name
+    return int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else 0
+
+
+def _info(row: DetectorRow) -> DetectorInfo:
+    return DetectorInfo(row.id, _version(row.weights_path), row.weights_path, row.base_engine, bool(row.active),
+                        row.created_at, dict(row.metrics or {}), dict(row.training_set or {}))
+
+
+def check_base(base: str) -> None:
+    if base not in BASES:
+        raise InspectorError(f"unknown base '{base}' — use one of: {', '.join(BASES)}")
+    if base == "vlad":
+        raise InspectorError("training VLAD adapters (--base vlad) is not built yet — use --base standalone")
+
+
+def parse_stages(text: str) -> tuple[str, ...]:
+    from ..train.families import STAGES
+
+    stages = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not stages or any(s not in STAGES for s in stages) or len(set(stages)) != len(stages):
+        raise InspectorError(f"--stages takes one or both of {', '.join(STAGES)} in the order to train, "
+                             f"e.g. rules,diffusion — not '{text}'")
+    return stages
+
+
+def missed_defect_images(ws: Workspace, product_id: int) -> list[np.ndarray]:
+    """Images of inspections the operator flagged "missed defect": real defects for validation."""
+    with ws.session() as s:
+        paths = s.scalars(select(Inspection.image_path).where(Inspection.product_id == product_id,
+                                                              Inspection.flag == "missed_defect")).all()
+    out = []
+    for rel in paths:
+        if rel and ws.abs_path(rel).is_file():
+            try:
+                out.append(load_image(ws.abs_path(rel)))
+            except InspectorError:
+                continue  # an unreadable stored image is left out of validation, not fatal
+    return out
+
+
+def run_dir(ws: Workspace, product_id: int) -> Path:
+    return ws.product_dir(product_id) / "training" / "run"
+
+
+def has_checkpoint(ws: Workspace, product: str) -> bool:
+    from ..train import checkpoints
+
+    info = product_svc.get_product(ws, product)
+    return checkpoints.latest(run_dir(ws, info.id) / "checkpoints") is not None
+
+
+def train_product(ws: Workspace, product: str, config: Any = None, base: str = "standalone",
+                  resume: bool = False, progress: Optional[Callable[[Any], None]] = None,
+                  cancel: Optional[CancelFn] = None,
+                  status: Optional[Callable[[str], None]] = None) -> Optional[DetectorInfo]:
+    """Train a local detector for `product`; a new inactive Detector row (activate it to use it).
+    Under `accelerate launch -m inspector train ...` every process trains its shard; only the main
+    one writes the detector (the others return None)."""
+    from ..engines.local import write_head
+    from ..train.data import check_reference_count
+    from ..train.head import HEAD_VERSION
+    from ..train.loop import TrainConfig, train_head
+    from .references import list_references, load_reference_images
+
+    check_base(base)
+    cfg = config or TrainConfig()
+    cfg.check()
+    info = product_svc.get_product(ws, product)
+    refs = list_references(ws, product)
+    check_reference_count(len(refs))
+    images = load_reference_images(ws, product)
+    folder = run_dir(ws, info.id)
+    if not resume and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = train_head(images, cfg, folder, settings=info.engine_settings, progress=progress, cancel=cancel,
+                        resume=resume, real_defects=missed_defect_images(ws, info.id), status=status)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch`: one process writes the result
+        return None
+    root = ws.product_dir(info.id) / "detectors"
+    root.mkdir(parents=True, exist_ok=True)
+    with ws.session() as s:
+        used = [_version(p) for p in s.scalars(select(DetectorRow.weights_path)
+                                               .where(DetectorRow.product_id == info.id)).all()]
+    counter = root / "last_version.json"  # numbers are never reused, even after a delete
+    try:
+        last = int(json.loads(counter.read_text())["last"])
+    except (OSError, ValueError, KeyError, TypeError):
+        last = 0
+    version = max([last, *used, *(_version(str(p)) for p in root.glob("v*"))]) + 1
+    head_meta = {"norm": list(result.norm), "work_hw": list(result.work_hw), "width": cfg.width,
+                 "head_version": HEAD_VERSION}
+    training_set = {**result.data, "references": [r.sha256 for r in refs], "config": cfg.to_json()}
+    metrics = {"validation": result.validation, "history": result.history}
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        write_head(tmp, result.state_dict, head_meta)
+        if result.examples:
+            buf = io.BytesIO()
+            np.savez(buf, **result.examples)
+            atomic_write_bytes(tmp / EXAMPLES, buf.getvalue())
+        atomic_write_bytes(tmp / "meta.json", json.dumps({"version": version, "base": base, **training_set,
+                                                          **metrics}, indent=1).encode())
+        final = root / f"v{version}"
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_bytes(counter, json.dumps({"last": version}).encode())
+    with ws.session() as s:
+        row = DetectorRow(product_id=info.id, weights_path=ws.rel_path(final), base_engine=base,
+                          training_set=training_set, metrics=metrics, active=False)
+        s.add(row)
+        s.flush()
+        out = _info(row)
+    shutil.rmtree(folder, ignore_errors=True)  # the run is done: its checkpoints are no longer needed
+    return out
+
+
+def list_detectors(ws: Workspace, product: str) -> list[DetectorInfo]:
+    info = product_svc.get_product(ws, product)
+    with ws.session() as s:
+        rows = s.scalars(select(DetectorRow).where(DetectorRow.product_id == info.id)).all()
+        return sorted((_info(r) for r in rows), key=lambda d: d.version)
+
+
+def _find(ws: Workspace, product: str, version: int) -> DetectorInfo:
+    found = [d for d in list_detectors(ws, product) if d.version == version]
+    if not found:
+        known = ", ".join(f"v{d.version}" for d in list_detectors(ws, product)) or "none yet"
+        raise NotFoundError(f"product '{product}' has no detector v{version} (known: {known}) — "
+                            f"see `inspector detectors list \"{product}\"`")
+    return found[0]
+
+
+def activate(ws: Workspace, product: str, version: int, device: str = "cpu",
+             progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> DetectorInfo:
+    """Make detector v<version> the one `inspect`, Live and eval use: the product's engine becomes
+    `local`, refitted and recalibrated on its references. Nothing changes if that fails."""
+    from . import engine_state
+
+    det = _find(ws, product, version)
+    info = product_svc.get_product(ws, product)
+    old_settings, old_engine = dict(info.engine_settings), info.engine
+    product_svc.update_product(ws, product, engine_settings={**old_settings,
+                                                             "detector_path": str(ws.abs_path(det.path))})
+    try:
+        engine_state.fit_product(ws, product, engine="local", device=device, progress=progress, cancel=cancel)
+    except BaseException:
+        product_svc.update_product(ws, product, engine_settings=old_settings, engine=old_engine)
+        raise
+    with ws.session() as s:
+        for row in s.scalars(select(DetectorRow).where(DetectorRow.product_id == info.id)).all():
+            row.active = row.id == det.id
+    return _find(ws, product, version)
+
+
+def active_detector(ws: Workspace, product: str) -> Optional[DetectorInfo]:
+    return next((d for d in list_detectors(ws, product) if d.active), None)
+
+
+def roll_back(ws: Workspace, product: str, device: str = "cpu", progress: Optional[ProgressFn] = None,
+              cancel: Optional[CancelFn] = None) -> DetectorInfo:
+    """Activate the version before the active one."""
+    current = active_detector(ws, product)
+    if current is None:
+        raise InspectorError(f"product '{product}' has no active detector to roll back from — activate one "
+                             f"with `inspector detectors activate \"{product}\" VERSION`")
+    older = [d for d in list_detectors(ws, product) if d.version < current.version]
+    if not older:
+        raise InspectorError(f"v{current.version} is the oldest detector of '{product}': there is none to roll "
+                             "back to")
+    return activate(ws, product, older[-1].version, device, progress, cancel)
+
+
+def delete_detector(ws: Workspace, product: str, version: int) -> None:
+    """Delete an inactive detector (row first, then its folder: a crash leaves only a stray folder)."""
+    det = _find(ws, product, version)
+    if det.active:
+        raise InspectorError(f"v{version} is the active detector of '{product}' — activate another one "
+                             "(or roll back) before deleting it")
+    with ws.session() as s:
+        row = s.get(DetectorRow, det.id)
+        if row is not None:
+            s.delete(row)
+    shutil.rmtree(ws.abs_path(det.path), ignore_errors=True)
+
+
+def load_examples(ws: Workspace, det: DetectorInfo) -> dict[str, np.ndarray]:
+    """The detector's example validation images and maps ({} when it has none or they are unreadable)."""
+    try:
+        with np.load(ws.abs_path(det.path) / EXAMPLES, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError):
+        return {}
+
+
+def train_for_eval(references: Sequence[np.ndarray], settings: Optional[dict] = None, device: str = "cpu",
+                   config: Any = None, progress: Optional[ProgressFn] = None,
+                   cancel: Optional[CancelFn] = None) -> Any:
+    """A fitted LocalModel trained on synthetic defects of `references` only (for `inspector eval`):
+    the head is trained, then the standalone part is fitted on all references."""
+    from ..engines.local import LocalModel
+    from ..train.loop import TrainConfig, train_head
+    from ..train.head import HEAD_VERSION
+
+    cfg = config or TrainConfig()
+    cfg.device = device
+    total = cfg.epochs
+
+    def on_progress(p: Any) -> None:
+        if progress is not None:
+            progress(p.samples, p.total_samples, f"training: epoch {p.epoch}/{total} loss {p.loss:.3f}")
+
+    with tempfile.TemporaryDirectory(prefix="inspector-train-") as tmp:
+        result = train_head(references, cfg, Path(tmp), settings=settings, progress=on_progress, cancel=cancel)
+    model = LocalModel(settings, device)
+    model.set_head(result.state_dict, {"norm": list(result.norm), "work_hw": list(result.work_hw),
+                                       "width": cfg.width, "head_version": HEAD_VERSION})
+    model.fit(list(references), cancel=cancel)
+    model.training = {"validation": result.validation, "history": result.history,
+                      "selected_epoch": result.data.get("selected_epoch")}
+    return model

@@ -1,0 +1,175 @@
+"""Training samples made on the fly from a product's references: every index is a new defect.
+
+Sample i of a stream is a pure function of (seed, stream, i): the same run gives the same
+samples (resume is exact), and no two indices share a defect. Each reference is scored by a
+standalone model fitted without it (out-of-fold), so the raw maps the head learns from look
+like the maps of new parts at inspection time, not like the maps of memorised references.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..core.errors import InspectorError
+from ..core.progress import CancelFn, ProgressFn, check_cancel, report
+
+MIN_REFERENCES = 4  # 3 folds to train on (each reference scored out-of-fold) + 1 held back
+IMAGE_MEAN, IMAGE_STD = 0.5, 0.25
+MAP_CLIP = 16.0  # normalised standalone map values above this carry no more information
+
+
+def check_reference_count(n: int) -> None:
+    if n < MIN_REFERENCES:
+        raise InspectorError(f"training a local detector needs at least {MIN_REFERENCES} good reference "
+                             f"images (3 to train on, 1 held back for validation); this product has {n} "
+                             f"— add {MIN_REFERENCES - n} more with `inspector refs add PRODUCT FOLDER`")
+
+
+def split_references(n: int) -> tuple[list[int], list[int]]:
+    """(train, held-back validation) indices: every 5th reference is held back, at least one."""
+    check_reference_count(n)
+    val = list(range(2, n, 5)) or [n - 1]
+    return [i for i in range(n) if i not in val], val
+
+
+def work_hw(height: int, width: int, work_px: int) -> tuple[int, int]:
+    """The head's working size: long side `work_px`, aspect kept, both sides multiples of 8."""
+    f = work_px / max(height, width)
+    return max(8, int(round(height * f / 8)) * 8), max(8, int(round(width * f / 8)) * 8)
+
+
+def head_input(image: np.ndarray, raw_map: np.ndarray, norm: tuple[float, float],
+               hw: tuple[int, int]) -> np.ndarray:
+    """(4, h, w) float32: normalised RGB and the standalone map in calibrated units, log-compressed."""
+    import cv2
+
+    h, w = hw
+    rgb = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    lo, hi = norm
+    m = np.clip((raw_map - lo) / max(hi - lo, 1e-12), -1.0, MAP_CLIP)
+    m = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    m = np.log1p(np.maximum(m, 0)) + np.minimum(m, 0)  # compressed above lo, order kept below
+    return np.concatenate([((rgb - IMAGE_MEAN) / IMAGE_STD).transpose(2, 0, 1), m[None]],
+                          axis=0).astype(np.float32)
+
+
+def target_map(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """(1, h, w) soft target: the share of each working pixel the defect covers."""
+    import cv2
+
+    h, w = hw
+    return cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)[None]
+
+
+@dataclass
+class FoldScorers:
+    """Standalone models fitted on folds of the training references, and the map scale
+    (median, 99.9 % quantile of out-of-fold good pixels) the head's map input is expressed in."""
+
+    models: list[Any]
+    fold_of: dict[int, int]  # training reference index -> model that has not seen it
+    norm: tuple[float, float]
+    full: Any  # fitted on all training references: scores the held-back ones
+
+    def score(self, ref_index: Optional[int], image: np.ndarray) -> np.ndarray:
+        model = self.full if ref_index is None else self.models[self.fold_of[ref_index]]
+        return model.score([image])[0][1]
+
+
+def fit_fold_scorers(references: Sequence[np.ndarray], train_idx: Sequence[int],
+                     settings: Optional[dict] = None, folds: int = 3,
+                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> FoldScorers:
+    from ..engines.standalone import StandaloneModel
+
+    k = min(folds, len(train_idx))
+    groups = [list(train_idx[i::k]) for i in range(k)]
+    models, fold_of, pixels = [], {}, []
+    rng = np.random.default_rng(0)
+    for f, held in enumerate(groups):
+        check_cancel(cancel)
+        report(progress, f, k + 1, f"standalone fold {f + 1} of {k}")
+        model = StandaloneModel(settings)
+        model.fit([references[j] for j in train_idx if j not in held], cancel=cancel)
+        for j in held:
+            fold_of[j] = f
+            raw = model.score([references[j]])[0][1].ravel()
+            pixels.append(raw[rng.choice(raw.size, min(raw.size, 50_000), replace=False)])
+        models.append(model)
+    check_cancel(cancel)
+    report(progress, k, k + 1, "standalone on all training references")
+    full = StandaloneModel(settings)
+    full.fit([references[j] for j in train_idx], cancel=cancel)
+    allpix = np.concatenate(pixels)
+    lo, hi = float(np.median(allpix)), float(np.quantile(allpix, 0.999))
+    return FoldScorers(models, fold_of, (lo, max(hi, lo + 1e-6)), full)
+
+
+class DefectStream:
+    """Map-style dataset: index -> (input (4,h,w), target (1,h,w), label) from one rule family.
+
+    Half the samples (on average) stay good, so the image head learns both classes.
+    """
+
+    def __init__(self, references: Sequence[np.ndarray], ref_indices: Sequence[int], scorers: FoldScorers,
+                 kinds: Sequence[str], hw: tuple[int, int], seed: int, stream: int,
+                 defect_fraction: float = 0.5, out_of_fold: bool = True) -> None:
+        self.references, self.ref_indices = references, list(ref_indices)
+        self.scorers, self.kinds, self.hw = scorers, tuple(kinds), hw
+        self.seed, self.stream, self.defect_fraction = seed, stream, defect_fraction
+        self.out_of_fold = out_of_fold
+        self._fg: dict[int, np.ndarray] = {}
+
+    def foreground(self, j: int) -> np.ndarray:
+        from ..generate.masks import foreground_mask
+
+        if j not in self._fg:
+            self._fg[j] = foreground_mask(self.references[j])
+        return self._fg[j]
+
+    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(defective-or-good image, bool mask, raw standalone map, label) of index i."""
+        from ..generate.rules import make_defect
+
+        rng = np.random.default_rng([self.seed, self.stream, int(i)])
+        j = self.ref_indices[int(rng.integers(len(self.ref_indices)))]
+        image = self.references[j]
+        # a plausible re-shot: gain and sensor noise, so good samples are not copies
+        image = np.clip(image.astype(np.float32) * rng.uniform(0.95, 1.05)
+                        + rng.normal(0, 1.0, image.shape), 0, 255).astype(np.uint8)
+        mask = np.zeros(image.shape[:2], bool)
+        label = 0.0
+        if rng.random() < self.defect_fraction:
+            kind = str(self.kinds[int(rng.integers(len(self.kinds)))])
+            image, mask, _ = make_defect(image, rng, kind=kind, foreground=self.foreground(j),
+                                         scale=float(rng.uniform(0.5, 1.5)))
+            label = 1.0
+        raw = self.scorers.score(j if self.out_of_fold else None, image)
+        return image, mask, raw, label
+
+    def __getitem__(self, i: int):
+        import torch
+
+        image, mask, raw, label = self.sample(i)
+        return (torch.from_numpy(head_input(image, raw, self.scorers.norm, self.hw)),
+                torch.from_numpy(target_map(mask, self.hw)), torch.tensor(label, dtype=torch.float32))
+
+
+class IndexRange:
+    """The sample indices [start, stop) of a stage, as a dataset the DataLoader can shard."""
+
+    def __init__(self, stream: DefectStream, start: int, stop: int) -> None:
+        self.stream, self.start, self.stop = stream, start, stop
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, k: int):
+        return self.stream[self.start + k]
+
+
+def steps_for(samples: int, batch: int) -> int:
+    return math.ceil(samples / batch)

@@ -1,0 +1,17 @@
+"""Rule-based defect families: one set for training, others kept apart as proxies and for validation.
+
+Validation always uses a family no training stage has seen, so its figures say how the
+detector generalises to a defect kind it was not taught, not how well it memorised one.
+"""
+
+from __future__ import annotations
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "rules": ("scratch", "stain", "hole", "perlin_texture"),  # stage 1: many cheap samples
+    # Stand-in for the high-quality stage until the generator's filtered synthetic sets exist.
+    "rules_b": ("colour_spot", "cutpaste"),
+    "validation": ("crack",),  # never trained on
+}
+STAGES = ("rules", "diffusion")  # what `--stages` accepts
+# "diffusion" is served by this family while no filtered synthetic set is available.
+DIFFUSION_PROXY = "rules_b"

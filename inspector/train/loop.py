@@ -1,0 +1,406 @@
+"""Train the refinement head with Hugging Face accelerate (devices, bf16, checkpoints, processes).
+
+accelerate owns the plumbing: device placement, mixed precision, distributed data sharding
+(`accelerate launch` / `torchrun` run this same code on N processes) and the checkpoint state.
+This module only decides what a step is: the samples of a stage, the loss, the schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from ..core.errors import Cancelled, InspectorError
+from ..core.progress import CancelFn
+from . import checkpoints
+from .data import (DefectStream, FoldScorers, IndexRange, fit_fold_scorers, head_input, split_references,
+                   target_map, work_hw)
+from .families import DIFFUSION_PROXY, FAMILIES, STAGES
+from .losses import BETA, OMEGA, total_loss
+
+BEST_FILE = "best.safetensors"  # the best-validating weights so far, kept in every checkpoint
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 6
+    samples_per_epoch: int = 160  # of the many-sample (rule-based) stage; the other stage gets half
+    batch_size: int = 8
+    lr: float = 3e-4  # Adam; cosine-annealed within each stage
+    finetune_lr_factor: float = 0.3  # the second stage fine-tunes
+    second_stage_share: float = 0.34  # share of the epochs given to the high-quality stage
+    stages: tuple[str, ...] = ("rules",)  # ("rules",), ("rules", "diffusion"), ("diffusion", "rules"), ...
+    omega: float = OMEGA
+    beta: float = BETA
+    width: int = 8
+    work_px: int = 128
+    defect_fraction: float = 0.5
+    val_defects_per_ref: int = 2
+    seed: int = 0
+    device: str = "cpu"
+    mixed_precision: str = "auto"  # auto: bf16 on CUDA, none on CPU
+    threads: int = 1  # torch threads on CPU: 1 is fastest on a small shared CPU
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["stages"] = list(self.stages)
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        out = cls(**{k: v for k, v in data.items() if k in known})
+        out.stages = tuple(out.stages)
+        return out
+
+    def check(self) -> None:
+        if not self.stages or any(s not in STAGES for s in self.stages) or len(set(self.stages)) != len(self.stages):
+            raise InspectorError(f"stages must be one or both of {', '.join(STAGES)} (each once), "
+                                 f"not {','.join(self.stages) or 'nothing'}")
+        for name in ("epochs", "samples_per_epoch", "batch_size", "width", "work_px"):
+            if int(getattr(self, name)) < 1:
+                raise InspectorError(f"training setting {name} must be at least 1")
+        if len(self.stages) > self.epochs:
+            raise InspectorError(f"{len(self.stages)} stages need at least {len(self.stages)} epochs")
+
+
+@dataclass
+class Epoch:
+    stage: str  # "rules" | "diffusion"
+    family: str  # key of FAMILIES that serves it
+    index_in_stage: int
+    samples: int
+    lr_factor: float
+
+
+def plan_epochs(cfg: TrainConfig) -> list[Epoch]:
+    """Epochs in order. The rule-based stage has many samples per epoch, the high-quality stage
+    half as many (seed 004); whichever comes second fine-tunes at a lower learning rate."""
+    if len(cfg.stages) == 1:
+        counts = [cfg.epochs]
+    else:  # the high-quality stage gets the smaller share of epochs, in either order
+        few = max(1, round(cfg.epochs * cfg.second_stage_share))
+        counts = [few if s == "diffusion" else cfg.epochs - few for s in cfg.stages]
+    out = []
+    for k, (stage, n) in enumerate(zip(cfg.stages, counts)):
+        family = "rules" if stage == "rules" else DIFFUSION_PROXY
+        samples = cfg.samples_per_epoch if stage == "rules" else max(1, cfg.samples_per_epoch // 2)
+        out += [Epoch(stage, family, e, samples, 1.0 if k == 0 else cfg.finetune_lr_factor) for e in range(n)]
+    return out
+
+
+@dataclass
+class TrainProgress:
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # optimizer steps so far (all epochs)
+    samples: int  # samples seen so far
+    total_samples: int
+    loss: float
+    samples_per_s: float
+    seconds_left: float
+    stage: str
+    message: str = ""
+    validation: Optional[dict] = None  # set at the end of an epoch
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict
+    norm: tuple[float, float]
+    work_hw: tuple[int, int]
+    config: TrainConfig
+    history: list[dict] = field(default_factory=list)  # per epoch: loss, validation metrics
+    validation: dict = field(default_factory=dict)  # final: {"local": {...}, "standalone": {...}}
+    scorers: Optional[FoldScorers] = None
+    data: dict = field(default_factory=dict)  # what it was trained and validated on
+    examples: dict = field(default_factory=dict)  # a few validation images with both maps
+
+
+@dataclass
+class Validation:
+    inputs: Any  # tensor (N, 4, h, w)
+    masks: list[np.ndarray]  # bool (h, w)
+    labels: np.ndarray
+    baseline_scores: np.ndarray  # standalone: map maximum
+    baseline_maps: list[np.ndarray]
+    real: int = 0  # how many are real defects (flagged "missed defect")
+
+
+def build_validation(references: Sequence[np.ndarray], val_idx: Sequence[int], scorers: FoldScorers,
+                     hw: tuple[int, int], cfg: TrainConfig,
+                     real_defects: Sequence[np.ndarray] = ()) -> Validation:
+    """Held-back references, good and with defects of a family no stage trains on, plus real
+    defect images (image-level only: their masks are unknown)."""
+    import cv2
+    import torch
+
+    from ..generate.masks import foreground_mask
+    from ..generate.rules import make_defect
+
+    rng = np.random.default_rng([cfg.seed, 99])
+    items: list[tuple[np.ndarray, np.ndarray, float]] = []
+    for j in val_idx:
+        ref = references[j]
+        items.append((ref, np.zeros(ref.shape[:2], bool), 0.0))
+        fg = foreground_mask(ref)
+        for _ in range(cfg.val_defects_per_ref):
+            kind = str(rng.choice(FAMILIES["validation"]))
+            img, mask, _ = make_defect(ref, rng, kind=kind, foreground=fg, scale=float(rng.uniform(0.6, 1.4)))
+            items.append((img, mask, 1.0))
+    for img in real_defects:
+        items.append((img, None, 1.0))
+    inputs, masks, labels, bscores, bmaps = [], [], [], [], []
+    for img, mask, label in items:
+        raw = scorers.score(None, img)
+        inputs.append(head_input(img, raw, scorers.norm, hw))
+        masks.append(None if mask is None else target_map(mask, hw)[0] >= 0.5)
+        labels.append(label)
+        bscores.append(float(raw.max()))
+        bmaps.append(cv2.resize(raw.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_AREA))
+    return Validation(torch.from_numpy(np.stack(inputs)), masks, np.array(labels), np.array(bscores), bmaps,
+                      real=len(real_defects))
+
+
+def validation_metrics(val: Validation, scores: np.ndarray, maps: Sequence[np.ndarray]) -> dict:
+    """I-AUROC on every image; P-AUROC and PRO on those with a known mask."""
+    from ..core import metrics
+
+    known = [i for i, m in enumerate(val.masks) if m is not None]
+    pix = metrics.summarize(val.labels[known], np.asarray(scores)[known], [val.masks[i] for i in known],
+                            [maps[i] for i in known])
+    return {"i_auroc": metrics.roc_auc(val.labels, scores), "p_auroc": float(pix["p_auroc"]),
+            "pro": float(pix["pro"]), "n": int(len(val.labels)), "n_defective": int(val.labels.sum())}
+
+
+def run_head(head: Any, inputs: Any, batch: int = 16) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Image scores and pixel logit maps of `inputs`; out of memory halves the batch."""
+    import torch
+
+    scores, maps = [], []
+    head.eval()
+    try:
+        with torch.no_grad():
+            k = 0
+            while k < len(inputs):
+                try:
+                    s, m = head(inputs[k:k + batch].to(next(head.parameters()).device))
+                except Exception as exc:
+                    if not _is_oom(exc) or batch == 1:
+                        raise
+                    batch //= 2
+                    continue
+                scores += s.float().cpu().tolist()
+                maps += list(m.float().cpu().numpy())
+                k += batch
+    except Exception as exc:
+        if _is_oom(exc):
+            raise InspectorError("out of GPU memory even with batch size 1 — train with --device cpu, "
+                                 "or close other programs using the GPU") from None
+        raise
+    finally:
+        head.train()
+    return np.array(scores), maps
+
+
+def selection_score(m: dict) -> float:
+    """One number to pick the best epoch on validation: mean of I-AUROC, P-AUROC and PRO."""
+    vals = [m[k] for k in ("i_auroc", "p_auroc", "pro") if m.get(k) is not None and m[k] == m[k]]
+    return float(np.mean(vals)) if vals else float("-inf")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or \
+        (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path,
+               settings: Optional[dict] = None, progress: Optional[Callable[[TrainProgress], None]] = None,
+               cancel: Optional[CancelFn] = None, resume: bool = False,
+               real_defects: Sequence[np.ndarray] = (), status: Optional[Callable[[str], None]] = None) -> TrainResult:
+    """Train a head on rule-based defects of `references`; checkpoints under run_dir/checkpoints.
+
+    Cancel saves a checkpoint first and raises Cancelled; `resume` continues from the last
+    checkpoint and reaches the weights an uninterrupted run reaches.
+    """
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from .head import build_head
+
+    cfg.check()
+    say = status or (lambda _m: None)
+    run_dir = Path(run_dir)
+    ckpt_root = run_dir / "checkpoints"
+    start = None
+    if resume:
+        last = checkpoints.latest(ckpt_root)
+        if last is None:
+            raise InspectorError(f"nothing to resume: no checkpoint in {ckpt_root} — train without --resume")
+        start = checkpoints.verify(last)
+        if start.get("config") != cfg.to_json():
+            changed = sorted(k for k, v in cfg.to_json().items() if start.get("config", {}).get(k) != v)
+            raise InspectorError(f"the checkpoint in {last} was made with other settings ({', '.join(changed)}) "
+                                 "— resume with the same settings or train again without --resume")
+    train_idx, val_idx = split_references(len(references))
+    if cfg.threads and cfg.device == "cpu":
+        torch.set_num_threads(cfg.threads)
+    say("fitting the standalone engine on folds of the references")
+    scorers = fit_fold_scorers(references, train_idx, settings, cancel=cancel,
+                               progress=lambda d, t, m: say(m))
+    med = (int(np.median([r.shape[0] for r in references])), int(np.median([r.shape[1] for r in references])))
+    hw = work_hw(*med, cfg.work_px)
+    say("building the validation set")
+    val = build_validation(references, val_idx, scorers, hw, cfg, real_defects)
+    mp = cfg.mixed_precision if cfg.mixed_precision != "auto" else ("bf16" if cfg.device == "cuda" else "no")
+    accelerator = Accelerator(cpu=cfg.device == "cpu", mixed_precision=mp, project_dir=str(run_dir))
+    set_seed(cfg.seed)
+    head = build_head(cfg.width)
+    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr)
+    head, optimizer = accelerator.prepare(head, optimizer)
+    epochs = plan_epochs(cfg)
+    total = sum(e.samples for e in epochs)
+    history: list[dict] = []
+    first_epoch, done_in_epoch, batch, step = 0, 0, cfg.batch_size, 0
+    if start is not None:
+        try:
+            accelerator.load_state(str(last))
+        except Exception as exc:  # noqa: BLE001 - any failure to read it means the same to the user
+            raise InspectorError(f"checkpoint {last} cannot be loaded ({type(exc).__name__}: {exc}) — delete "
+                                 "the run folder or train again without --resume") from None
+        first_epoch, done_in_epoch = int(start["epoch"]), int(start["done_in_epoch"])
+        batch, step, history = int(start["batch_size"]), int(start["step"]), list(start["history"])
+    def cpu_state() -> dict:
+        return {k: v.detach().float().cpu().clone() for k, v in accelerator.unwrap_model(head).state_dict().items()}
+
+    # Early stopping on validation: epoch 0 is the untrained head, which ranks like the engine,
+    # so the detector kept is never worse than the engine on the held-back validation set.
+    best: dict = {"epoch": 0, "score": float("-inf")}
+    best_state: dict = {}
+    if start is not None:
+        best = dict(start.get("best", best))
+        if (last / BEST_FILE).is_file():
+            from safetensors.torch import load_file
+
+            best_state = load_file(str(last / BEST_FILE))
+    else:
+        s0, m0 = run_head(accelerator.unwrap_model(head), val.inputs, 16)
+        best = {"epoch": 0, "score": selection_score(validation_metrics(val, s0, m0))}
+        best_state = cpu_state()
+    streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], hw, cfg.seed,
+                                  stream=k) for k, name in enumerate(FAMILIES)}
+    seen = sum(e.samples for e in epochs[:first_epoch]) + done_in_epoch
+    t_start, seen_at_start = time.perf_counter(), seen
+    data_note = {"train_references": len(train_idx), "validation_references": len(val_idx),
+                 "validation_defects": list(FAMILIES["validation"]), "real_defects": val.real,
+                 "stages": [{"stage": s, "family": ("rules" if s == "rules" else DIFFUSION_PROXY),
+                             "kinds": list(FAMILIES["rules" if s == "rules" else DIFFUSION_PROXY])}
+                            for s in cfg.stages]}
+    if "diffusion" in cfg.stages:
+        say(f"stage 'diffusion': no filtered synthetic set yet, rule family {FAMILIES[DIFFUSION_PROXY]} "
+            "stands in as the high-quality set")
+        data_note["diffusion_proxy"] = True
+
+    def save(epoch_i: int, done: int) -> None:
+        folder = ckpt_root / f"ckpt_{epoch_i:04d}_{done:07d}"
+        accelerator.save_state(str(folder))
+        if accelerator.is_main_process:
+            from safetensors.torch import save_file
+
+            save_file(best_state, str(folder / BEST_FILE))
+            checkpoints.seal(folder, {"epoch": epoch_i, "done_in_epoch": done, "batch_size": batch,
+                                      "step": step, "history": history, "config": cfg.to_json(), "best": best})
+            checkpoints.prune(ckpt_root)
+        accelerator.wait_for_everyone()
+
+    loss_value = float("nan")
+    for ei in range(first_epoch, len(epochs)):
+        ep = epochs[ei]
+        stream = streams[ep.family]
+        offset = ep.index_in_stage * ep.samples
+        done = done_in_epoch if ei == first_epoch else 0
+        losses: list[float] = []
+        while done < ep.samples:
+            loader = accelerator.prepare(torch.utils.data.DataLoader(
+                IndexRange(stream, offset + done, offset + ep.samples), batch_size=batch, shuffle=False))
+            try:
+                for x, y, label in loader:
+                    if cancel is not None and cancel():
+                        save(ei, done)
+                        raise Cancelled("training cancelled; resume it with --resume (or Resume in the Training tab)")
+                    frac = (done + len(x) * accelerator.num_processes) / ep.samples
+                    stage_pos = (ep.index_in_stage + frac) / max(1, sum(1 for e in epochs if e.stage == ep.stage))
+                    for g in optimizer.param_groups:  # cosine annealing within the stage
+                        g["lr"] = cfg.lr * ep.lr_factor * 0.5 * (1 + math.cos(math.pi * min(1.0, stage_pos)))
+                    with accelerator.autocast():
+                        img_logit, pix_logit = head(x)
+                        terms = total_loss(img_logit.float(), label, pix_logit.float(), y[:, 0],
+                                           cfg.omega, cfg.beta)
+                    optimizer.zero_grad()
+                    accelerator.backward(terms["loss"])
+                    optimizer.step()
+                    step += 1
+                    done += len(x) * accelerator.num_processes
+                    seen += len(x) * accelerator.num_processes
+                    loss_value = float(terms["loss"].detach())
+                    losses.append(loss_value)
+                    rate = (seen - seen_at_start) / max(time.perf_counter() - t_start, 1e-6)
+                    if progress is not None:
+                        progress(TrainProgress(ei + 1, len(epochs), step, seen, total, loss_value, rate,
+                                               (total - seen) / max(rate, 1e-9), ep.stage))
+            except Exception as exc:
+                if not _is_oom(exc):
+                    raise
+                optimizer.zero_grad()
+                if cfg.device == "cuda":
+                    torch.cuda.empty_cache()
+                if batch == 1:
+                    raise InspectorError("out of GPU memory even with batch size 1 — train with --device cpu, "
+                                         "or close other programs using the GPU") from None
+                batch = max(1, batch // 2)
+                say(f"out of memory: batch size lowered to {batch}, going on")
+        scores, maps = run_head(accelerator.unwrap_model(head), val.inputs, max(batch, 16))
+        metrics = validation_metrics(val, scores, maps)
+        history.append({"epoch": ei + 1, "stage": ep.stage, "loss": float(np.mean(losses)) if losses else loss_value,
+                        "batch_size": batch, **{f"val_{k}": v for k, v in metrics.items()}})
+        if selection_score(metrics) > best["score"]:
+            best = {"epoch": ei + 1, "score": selection_score(metrics)}
+            best_state = cpu_state()
+        save(ei + 1, 0)
+        if progress is not None:
+            rate = (seen - seen_at_start) / max(time.perf_counter() - t_start, 1e-6)
+            progress(TrainProgress(ei + 1, len(epochs), step, seen, total, history[-1]["loss"], rate,
+                                   (total - seen) / max(rate, 1e-9), ep.stage, "validated", metrics))
+    model = accelerator.unwrap_model(head)
+    model.load_state_dict(best_state)
+    data_note["selected_epoch"] = best["epoch"]
+    scores, maps = run_head(model, val.inputs)
+    final = {"local": validation_metrics(val, scores, maps),
+             "standalone": validation_metrics(val, val.baseline_scores, val.baseline_maps)}
+    state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
+    result = TrainResult(state, scorers.norm, hw, cfg, history, final, scorers, data_note)
+    result.examples = _examples(val, maps)
+    return result
+
+
+def _examples(val: Validation, maps: Sequence[np.ndarray], n: int = 3) -> dict[str, np.ndarray]:
+    """A few defective validation images with both maps, for the side-by-side view."""
+    from .data import IMAGE_MEAN, IMAGE_STD
+
+    idx = [i for i, m in enumerate(val.masks) if m is not None and val.labels[i] == 1][:n]
+    if not idx:
+        return {}
+    rgb = (val.inputs[idx, :3].numpy() * IMAGE_STD + IMAGE_MEAN).transpose(0, 2, 3, 1)
+    return {"image": np.clip(rgb * 255, 0, 255).astype(np.uint8),
+            "standalone": np.stack([val.baseline_maps[i] for i in idx]).astype(np.float32),
+            "local": np.stack([maps[i] for i in idx]).astype(np.float32),
+            "mask": np.stack([val.masks[i] for i in idx])}
+

@@ -1,0 +1,135 @@
+"""Training runs on tiny images: loss falls, resume is exact, cancel/corrupt/OOM/too-few refs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("accelerate")
+
+from inspector.core.errors import Cancelled, InspectorError
+from inspector.generate.procedural import render_good
+from inspector.train import checkpoints
+from inspector.train.loop import TrainConfig, plan_epochs, train_head
+
+SETTINGS = {"resolution": 64, "memory_size": 256, "max_candidates": 4096}
+
+
+@pytest.fixture(scope="module")
+def refs():
+    return [render_good("washer", np.random.default_rng(i), 48) for i in range(5)]
+
+
+def tiny(**kw) -> TrainConfig:
+    return TrainConfig(**{"epochs": 2, "samples_per_epoch": 12, "batch_size": 4, "work_px": 32, "width": 4,
+                          "val_defects_per_ref": 2, **kw})
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_loss_falls_and_validation_is_recorded(refs, tmp_path):
+    seen = []
+    r = train_head(refs, tiny(epochs=4, samples_per_epoch=16, lr=3e-3), tmp_path, SETTINGS,
+                   progress=seen.append)
+    assert [h["epoch"] for h in r.history] == [1, 2, 3, 4]
+    assert r.history[-1]["loss"] < r.history[0]["loss"]
+    assert {"i_auroc", "p_auroc", "pro"} <= set(r.validation["local"]) and "standalone" in r.validation
+    steps = [p for p in seen if p.validation is None]
+    assert steps[-1].samples == 64 and steps[-1].seconds_left == pytest.approx(0, abs=1e-6)
+    assert all(p.samples_per_s > 0 for p in steps)
+    assert r.data["validation_defects"] == ["crack"]  # a family no stage trains on
+
+
+def test_resume_after_cancel_reaches_the_uninterrupted_weights(refs, tmp_path):
+    straight = train_head(refs, tiny(), tmp_path / "a", SETTINGS)
+    steps = []
+
+    with pytest.raises(Cancelled):  # stop in the second epoch, after its first step
+        train_head(refs, tiny(), tmp_path / "b", SETTINGS, progress=steps.append,
+                   cancel=lambda: len(steps) >= 5)
+    last = checkpoints.latest(tmp_path / "b" / "checkpoints")
+    assert last is not None and checkpoints.verify(last)["epoch"] == 1  # usable, mid second epoch
+    resumed = train_head(refs, tiny(), tmp_path / "b", SETTINGS, resume=True)
+    assert same_weights(straight.state_dict, resumed.state_dict)
+    other = train_head(refs, tiny(seed=1), tmp_path / "c", SETTINGS)
+    assert not same_weights(straight.state_dict, other.state_dict)  # the seed matters
+
+
+def cancel_after_first_step(refs, folder):
+    steps = []
+    with pytest.raises(Cancelled):
+        train_head(refs, tiny(), folder, SETTINGS, progress=steps.append, cancel=lambda: bool(steps))
+
+
+def test_corrupt_checkpoint_is_refused(refs, tmp_path):
+    cancel_after_first_step(refs, tmp_path)
+    last = checkpoints.latest(tmp_path / "checkpoints")
+    weights = next(p for p in last.iterdir() if p.suffix == ".safetensors")
+    weights.write_bytes(b"\0" * 64)
+    with pytest.raises(InspectorError, match="corrupt.*does not match"):
+        train_head(refs, tiny(), tmp_path, SETTINGS, resume=True)
+    cancel_after_first_step(refs, tmp_path / "y")
+    with pytest.raises(InspectorError, match="other settings \\(epochs\\)"):
+        train_head(refs, tiny(epochs=3), tmp_path / "y", SETTINGS, resume=True)
+
+
+def test_out_of_memory_lowers_the_batch_and_goes_on(refs, tmp_path, monkeypatch):
+    from inspector.train import head as head_mod
+
+    real = head_mod.build_head
+
+    def fragile(width):
+        h = real(width)
+        forward = h.forward
+
+        def guarded(x):
+            if x.shape[0] > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return forward(x)
+        h.forward = guarded
+        return h
+
+    monkeypatch.setattr(head_mod, "build_head", fragile)
+    notes = []
+    r = train_head(refs, tiny(), tmp_path, SETTINGS, status=notes.append)
+    assert [h["batch_size"] for h in r.history] == [2, 2]
+    assert any("batch size lowered to 2" in n for n in notes)
+
+
+def test_out_of_memory_at_batch_one_stops_with_a_message(refs, tmp_path, monkeypatch):
+    from inspector.train import head as head_mod
+
+    real = head_mod.build_head
+
+    def broken(width):
+        h = real(width)
+
+        def oom(x):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        h.forward = oom
+        return h
+
+    monkeypatch.setattr(head_mod, "build_head", broken)
+    with pytest.raises(InspectorError, match="out of GPU memory even with batch size 1"):
+        train_head(refs, tiny(), tmp_path, SETTINGS)
+
+
+def test_too_few_references_says_how_many(refs, tmp_path):
+    with pytest.raises(InspectorError, match="at least 4 good reference.*has 3.*add 1 more"):
+        train_head(refs[:3], tiny(), tmp_path, SETTINGS)
+
+
+def test_two_stage_plans():
+    one = plan_epochs(TrainConfig(epochs=6, samples_per_epoch=100, stages=("rules",)))
+    assert [e.stage for e in one] == ["rules"] * 6
+    two = plan_epochs(TrainConfig(epochs=6, samples_per_epoch=100, stages=("rules", "diffusion")))
+    assert [e.stage for e in two] == ["rules"] * 4 + ["diffusion"] * 2
+    assert [e.samples for e in two] == [100] * 4 + [50] * 2  # fewer high-quality samples
+    assert [e.lr_factor for e in two][-1] < 1.0 and two[-1].family == "rules_b"
+    rev = plan_epochs(TrainConfig(epochs=6, samples_per_epoch=100, stages=("diffusion", "rules")))
+    assert [e.stage for e in rev] == ["diffusion"] * 2 + ["rules"] * 4
+    with pytest.raises(InspectorError, match="stages"):
+        TrainConfig(stages=("rules", "rules")).check()
