@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLay
 from ..state import AppState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
+from ..widgets.scrolling import scrolling
 from ..workers import Task, run_task
 
 STAGE_CHOICES = [("Rule-based only", ("rules",)),
@@ -216,7 +217,7 @@ class TrainingTab(QWidget):
         bottom_w = QWidget()
         bottom_w.setLayout(bottom)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top_w)
+        split.addWidget(scrolling(top_w))  # the setup column scrolls on a 768 px screen
         split.addWidget(bottom_w)
         split.setStretchFactor(1, 2)
         lay = QVBoxLayout(self)

@@ -1,0 +1,17 @@
+"""A frameless vertical scroll area, for panels taller than a laptop screen."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QScrollArea, QWidget
+
+
+def scrolling(widget: QWidget) -> QScrollArea:
+    """`widget` in a vertical scroll area whose width follows its parent (no horizontal bar)."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(widget.minimumSizeHint().width())
+    return area
