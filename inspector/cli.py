@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "inspector.commands.evaluate",
     "inspector.commands.demo",
     "inspector.commands.serve",
+    "inspector.commands.roles",
     "inspector.weights.cli",
 ]
 
