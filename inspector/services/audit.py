@@ -41,8 +41,17 @@ class Actor:
     station: str = field(default_factory=socket.gethostname)
 
 
+_session_actor: Optional[Actor] = None  # set by the GUI: who is at the station, in which role
+
+
+def set_default_actor(actor: Optional[Actor]) -> None:
+    """The actor of changes made without one (the GUI sets it when the role changes)."""
+    global _session_actor
+    _session_actor = actor
+
+
 def default_actor() -> Actor:
-    return Actor()
+    return _session_actor if _session_actor is not None else Actor()
 
 
 @dataclass

@@ -114,10 +114,18 @@ class ProductsTab(QWidget):
         state.product_changed.connect(lambda _n: self.refresh())
         state.product_updated.connect(lambda _n: self.refresh())
         state.workspace_changed.connect(self.refresh)
+        # operator mode: everything that changes the recipe is disabled (and refused below)
+        self._edit_widgets = [new_btn, self.rename_btn, self.delete_btn, add_files, add_folder, self.remove_btn,
+                              self.form, self.threshold, self.fit_button, self.empty]
+        state.role_changed.connect(lambda _r: self._apply_role())
         self.refresh()
 
     # --- display ---------------------------------------------------------------------------
     def refresh(self) -> None:
+        self._show_product()
+        self._apply_role()  # last: the form enables itself for a product
+
+    def _show_product(self) -> None:
         info = self.state.product_info()
         self.stack.setCurrentWidget(self.page if info else self.empty)
         if self.state.workspace is None:
@@ -150,10 +158,20 @@ class ProductsTab(QWidget):
                                     f"current {len(refs)} reference(s).")
         else:
             self.fit_status.setText(f"{fitted.split(' · ', 1)[1].capitalize()} on {len(refs)} reference(s).")
-        self.fit_button.setEnabled(bool(refs) and not self.fit_progress.busy())
+        self.fit_button.setEnabled(bool(refs) and not self.fit_progress.busy() and self.state.can_edit())
+
+    def _apply_role(self) -> None:
+        editable = self.state.can_edit()
+        for w in self._edit_widgets:
+            if w is not self.fit_button or not editable:
+                w.setEnabled(editable)
+            w.setToolTip("" if editable else "Operator mode: click “Engineer mode” and give the engineer "
+                                             "password to change the recipe")
 
     # --- product actions -------------------------------------------------------------------
     def new_product(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         if self.state.workspace is None:
             return
         dlg = NewProductDialog(self)
@@ -162,6 +180,8 @@ class ProductsTab(QWidget):
 
     def create_product(self, name: str, description: str = "", tags: Optional[dict] = None,
                        defect_words: Optional[list[str]] = None) -> bool:
+        if not self.state.can_edit():  # operator mode
+            return
         try:
             product_svc.create_product(self.state.workspace, name, description, tags or {}, defect_words or [])
         except InspectorError as exc:
@@ -171,6 +191,8 @@ class ProductsTab(QWidget):
         return True
 
     def rename_product(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         old = self.state.product
         new, ok = QInputDialog.getText(self, "Rename product", f"New name for '{old}':", text=old)
         if ok and new.strip() and new.strip() != old:
@@ -186,6 +208,8 @@ class ProductsTab(QWidget):
         return True
 
     def delete_product(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         info = self.state.product_info()
         if info is None:
             return
@@ -203,6 +227,8 @@ class ProductsTab(QWidget):
         return True
 
     def save_fields(self, fields: dict[str, Any]) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         """Save recipe fields; a new engine is saved only once it is known to run here."""
         info = self.state.product_info()
         if "engine" in fields and info is not None:
@@ -246,17 +272,23 @@ class ProductsTab(QWidget):
         return str(demo if demo and demo.is_dir() else Path.home())
 
     def add_files_dialog(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         files, _ = QFileDialog.getOpenFileNames(self, "Add good reference images", self._start_dir(),
                                                 "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)")
         if files:
             self.add_paths([Path(f) for f in files])
 
     def add_folder_dialog(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of good images", self._start_dir())
         if folder:
             self.add_paths([Path(folder)])
 
     def add_paths(self, paths: list[Path]) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         if not self.state.product or self.refs_progress.busy():
             return
         product = self.state.product
@@ -272,6 +304,8 @@ class ProductsTab(QWidget):
                        "\n".join(skipped))
 
     def remove_selected(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         ids = self.grid.selected_ids()
         try:
             for ref_id in ids:
@@ -283,6 +317,8 @@ class ProductsTab(QWidget):
 
     # --- fit & threshold -----------------------------------------------------------------------
     def fit(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         if not self.state.product or self.fit_progress.busy():
             return
         self.fit_button.setEnabled(False)
@@ -294,6 +330,8 @@ class ProductsTab(QWidget):
         self.fit_progress.attach(task, "Fitting…")
 
     def commit_target(self, frr: float) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         info = self.state.product_info()
         if info is None or abs(info.target_frr - frr) < 1e-12:
             return
