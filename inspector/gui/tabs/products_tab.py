@@ -117,7 +117,7 @@ class ProductsTab(QWidget):
         # operator mode: everything that changes the recipe is disabled (and refused below)
         self._edit_widgets = [new_btn, self.rename_btn, self.delete_btn, add_files, add_folder, self.remove_btn,
                               self.form, self.threshold, self.fit_button, self.empty]
-        state.role_changed.connect(lambda _r: self._apply_role())
+        state.role_changed.connect(lambda _r: self.refresh())
         self.refresh()
 
     # --- display ---------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class ProductsTab(QWidget):
     def create_product(self, name: str, description: str = "", tags: Optional[dict] = None,
                        defect_words: Optional[list[str]] = None) -> bool:
         if not self.state.can_edit():  # operator mode
-            return
+            return False
         try:
             product_svc.create_product(self.state.workspace, name, description, tags or {}, defect_words or [])
         except InspectorError as exc:
@@ -199,6 +199,8 @@ class ProductsTab(QWidget):
             self.do_rename(old, new.strip())
 
     def do_rename(self, old: str, new: str) -> bool:
+        if not self.state.can_edit():  # operator mode
+            return False
         try:
             product_svc.rename_product(self.state.workspace, old, new)
         except InspectorError as exc:
@@ -218,6 +220,8 @@ class ProductsTab(QWidget):
         dlg.open()
 
     def do_delete(self, name: str, confirm: str) -> bool:
+        if not self.state.can_edit():  # operator mode
+            return False
         try:
             product_svc.delete_product(self.state.workspace, name, confirm)
         except InspectorError as exc:
@@ -253,6 +257,8 @@ class ProductsTab(QWidget):
         self._save(fields)
 
     def _save(self, fields: dict[str, Any]) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         try:
             product_svc.update_product(self.state.workspace, self.state.product, **fields)
         except InspectorError as exc:
