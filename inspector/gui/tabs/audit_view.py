@@ -19,6 +19,10 @@ COLUMNS = ["Time", "Role", "User", "Station", "Product", "What", "Old value", "N
 LIMIT = 5000
 
 
+def _shown(value: str) -> str:
+    return "—" if value == "null" else value  # nothing before a creation / after a removal
+
+
 class AuditModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
@@ -45,7 +49,7 @@ class AuditModel(QAbstractTableModel):
             return None
         r = self.rows[index.row()]
         values = [f"{local_time(r.created_at):%Y-%m-%d %H:%M:%S}", r.role or "—", r.user, r.station,
-                  r.product_name or "—", r.what, r.old_value, r.new_value]
+                  r.product_name or "—", r.what, _shown(r.old_value), _shown(r.new_value)]
         if role == Qt.ItemDataRole.DisplayRole:
             return values[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole and index.column() >= 6:
