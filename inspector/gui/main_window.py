@@ -373,6 +373,9 @@ class MainWindow(QMainWindow):
         self.welcome.progress.cancel()
         if self.state.workspace is not None:
             self.state.workspace.close()
+        from ..services.audit import set_default_actor
+
+        set_default_actor(None)  # this window's person and role no longer make the changes
         super().closeEvent(event)
 
     def last_workspace(self) -> str:
