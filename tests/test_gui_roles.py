@@ -135,3 +135,20 @@ def test_roles_on_without_a_password_asks_for_one(qtbot, make_window, product_ws
     w = make_window(product_ws)
     assert w.state.role == "operator"
     assert any(d.isVisible() for d in w.findChildren(SetPasswordDialog))
+
+
+def test_pdf_report_lists_the_changes_of_its_period(qtbot, product_ws, tmp_path):
+    from inspector.gui.pdf_report import write_report
+    from inspector.services.audit import count_audit, list_audit
+    from inspector.storage.workspace import open_workspace
+
+    ws = open_workspace(product_ws)
+    rows, n = list_audit(ws, limit=3), count_audit(ws)
+    assert n > 3  # created, engine settings, 10 references
+    plain, audited = [], []
+    write_report(product_ws, [], tmp_path / "a.pdf", "Report", "all time", layout=plain)
+    write_report(product_ws, [], tmp_path / "b.pdf", "Report", "all time", layout=audited, audit=(n, rows))
+    cells = lambda layout: [e for e in layout if e[0] == "cell"]  # noqa: E731
+    assert len(cells(audited)) - len(cells(plain)) == 5 * (1 + len(rows))  # header + the last 3 changes
+    assert all(e[2].contains(e[3]) or e[3].isEmpty() for e in cells(audited))  # nothing cut
+    ws.close()
