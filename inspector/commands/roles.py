@@ -14,7 +14,7 @@ from ..services import audit as audit_svc
 from ..services import roles as roles_svc
 from ..services.audit import Actor
 from ..storage.workspace import Workspace
-from .common import check_output_file, open_ws
+from .common import check_output_file, open_ws, positive_int
 
 
 def _credential(prompt: str = "engineer password: ") -> Optional[str]:
@@ -108,5 +108,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="who changed which recipe, threshold or setting, and when")
     p.add_argument("product", nargs="?", help="only this product's changes")
     p.add_argument("--csv", metavar="FILE", help="write the rows as CSV instead of printing them")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the newest N rows")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="only the newest N rows")
     p.set_defaults(func=cmd_audit)

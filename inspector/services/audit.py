@@ -95,6 +95,7 @@ def _info(r: AuditEntry) -> AuditInfo:
 def list_audit(ws: Workspace, product: Optional[str] = None, since: Optional[datetime] = None,
                until: Optional[datetime] = None, limit: Optional[int] = None) -> list[AuditInfo]:
     """Audit rows, newest first; `product` by name (also a deleted product's name)."""
+    from ..core.errors import NotFoundError
     from .products import get_product_row
 
     with ws.session() as s:
@@ -103,7 +104,7 @@ def list_audit(ws: Workspace, product: Optional[str] = None, since: Optional[dat
             try:
                 p = get_product_row(s, product)
                 q = q.where((AuditEntry.product_id == p.id) | (AuditEntry.product_name == p.name))
-            except Exception:  # noqa: BLE001 - a deleted product: its rows still carry the name
+            except NotFoundError:  # a deleted product: its rows still carry the name
                 q = q.where(AuditEntry.product_name == product)
         if since is not None:
             q = q.where(AuditEntry.created_at >= since)
