@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "inspector.commands.demo",
     "inspector.commands.serve",
     "inspector.commands.generate",
+    "inspector.commands.roles",
     "inspector.weights.cli",
     "inspector.commands.train",
 ]

@@ -24,9 +24,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     ws = open_ws(args)
     info = product_svc.get_product(ws, args.product)
     product_svc.check_engine_runs(args.engine or info.engine, info.engine_settings)
+    from .roles import engineer
+
+    actor = engineer(ws)
     device = _resolve_device(args.device)
     with progress_bar("fit") as progress:
-        det = engine_state.fit_product(ws, args.product, engine=args.engine, device=device, progress=progress)
+        det = engine_state.fit_product(ws, args.product, engine=args.engine, device=device, progress=progress,
+                                       actor=actor)
     c = det.calibration
     info = product_svc.get_product(ws, args.product)
     version = info.state_version
@@ -55,8 +59,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_threshold(args: argparse.Namespace) -> int:
     from ..services import engine_state
 
+    from .roles import engineer
+
     ws = open_ws(args)
-    cal = engine_state.set_target_frr(ws, args.product, args.frr / 100.0)
+    cal = engine_state.set_target_frr(ws, args.product, args.frr / 100.0, actor=engineer(ws))
     print(f"threshold {cal.threshold:.4f} for a {cal.target_frr:.1%} false-reject target")
     return 0
 

@@ -11,6 +11,7 @@ from ..services import products as product_svc
 from ..services import references as ref_svc
 from ..storage.workspace import describe_cleanup, init_workspace
 from .common import fmt_threshold, open_ws, progress_bar, workspace_dir
+from .roles import engineer
 
 
 def _parse_tags(items: list[str]) -> dict[str, str]:
@@ -36,8 +37,9 @@ def cmd_products_add(args: argparse.Namespace) -> int:
     tags = _parse_tags(args.tag)
     product_svc.check_engine(args.engine)  # inputs before the workspace is touched
     ws = open_ws(args)
+    actor = engineer(ws)
     p = product_svc.create_product(ws, args.name, description=args.description, tags=tags,
-                                   defect_words=args.defect or [], engine=args.engine)
+                                   defect_words=args.defect or [], engine=args.engine, actor=actor)
     print(f"product '{shown(p.name)}' created (engine {p.engine}); "
           f"add good images with `inspector refs add \"{shown(p.name)}\" FOLDER`")
     return 0
@@ -72,14 +74,36 @@ def cmd_products_show(args: argparse.Namespace) -> int:
 
 
 def cmd_products_rename(args: argparse.Namespace) -> int:
-    p = product_svc.rename_product(open_ws(args), args.name, args.new_name)
+    ws = open_ws(args)
+    p = product_svc.rename_product(ws, args.name, args.new_name, actor=engineer(ws))
     print(f"renamed to '{shown(p.name)}'")
+    return 0
+
+
+def cmd_products_update(args: argparse.Namespace) -> int:
+    fields: dict = {}
+    if args.description is not None:
+        fields["description"] = args.description
+    if args.tag is not None:
+        fields["tags"] = _parse_tags(args.tag)
+    if args.defect is not None:
+        fields["defect_words"] = list(args.defect)
+    if args.engine is not None:
+        fields["engine"] = product_svc.check_engine(args.engine)
+    if not fields:
+        raise InspectorError("nothing to update — give --description, --tag, --defect or --engine")
+    ws = open_ws(args)
+    product_svc.get_product(ws, args.name)  # an unknown product before the password prompt
+    p = product_svc.update_product(ws, args.name, actor=engineer(ws), **fields)
+    print(f"product '{shown(p.name)}' updated ({', '.join(sorted(fields))})"
+          + ("; refit it with `inspector fit`" if "engine" in fields else ""))
     return 0
 
 
 def cmd_products_delete(args: argparse.Namespace) -> int:
     ws = open_ws(args)
     name = product_svc.get_product(ws, args.name).name  # unknown product: clear error before prompting
+    actor = engineer(ws)
     confirm = args.confirm
     if confirm is None:
         if not sys.stdin.isatty():
@@ -87,15 +111,17 @@ def cmd_products_delete(args: argparse.Namespace) -> int:
                                  f"--confirm \"{shown(args.name)}\"")
         confirm = input(f"This deletes '{shown(name)}', its references and history. "
                         "Type the product name to confirm: ")
-    product_svc.delete_product(ws, args.name, confirm)
+    product_svc.delete_product(ws, args.name, confirm, actor=actor)
     print(f"product '{shown(name)}' deleted")
     return 0
 
 
 def cmd_refs_add(args: argparse.Namespace) -> int:
     ws = open_ws(args)
+    product_svc.get_product(ws, args.product)  # an unknown product before the password prompt
+    actor = engineer(ws)
     with progress_bar("refs") as progress:
-        added, skipped = ref_svc.add_references(ws, args.product, args.paths, progress=progress)
+        added, skipped = ref_svc.add_references(ws, args.product, args.paths, progress=progress, actor=actor)
     for msg in skipped:
         print(f"skipped {shown(msg)}")
     p = product_svc.get_product(ws, args.product)
@@ -111,8 +137,9 @@ def cmd_refs_list(args: argparse.Namespace) -> int:
 
 def cmd_refs_remove(args: argparse.Namespace) -> int:
     ws = open_ws(args)
+    actor = engineer(ws)
     for rid in args.ids:
-        ref_svc.remove_reference(ws, args.product, rid)
+        ref_svc.remove_reference(ws, args.product, rid, actor=actor)
     print(f"removed {len(args.ids)} reference(s)")
     return 0
 
@@ -140,6 +167,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("new_name")
     p.set_defaults(func=cmd_products_rename)
+    p = prod.add_parser("update", help="change a product's description, tags, defect words or engine")
+    p.add_argument("name")
+    p.add_argument("--description")
+    p.add_argument("--tag", action="append", metavar="KEY=VALUE", help="replaces all tags")
+    p.add_argument("--defect", action="append", metavar="WORD", help="replaces all defect words")
+    p.add_argument("--engine")
+    p.set_defaults(func=cmd_products_update)
     p = prod.add_parser("delete", help="delete a product with its files (asks for the name)")
     p.add_argument("name")
     p.add_argument("--confirm", metavar="NAME", help="the product name again, to confirm without a prompt")

@@ -7,12 +7,13 @@ from typing import Optional
 
 from PySide6.QtCore import QByteArray, QRect, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QSplitter, QStackedWidget,
-                               QTabWidget, QToolBar, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QSizePolicy, QSplitter,
+                               QStackedWidget, QTabWidget, QToolBar, QWidget)
 
 from ..core.errors import InspectorError
 from ..storage.workspace import init_workspace, open_workspace
 from .dialogs import NewWorkspaceDialog
+from .role_dialogs import EngineerPasswordDialog, SetPasswordDialog
 from .settings import get_str
 from .state import AppState
 from .tabs import TABS
@@ -23,6 +24,8 @@ from .workers import cancel_all, run_task
 
 
 TITLE_BAR_PX = 40  # room kept for the window manager's title bar before the frame is known
+ENGINEER_TABS = ("models", "settings")  # whole tabs an operator sees but may not change
+LOCKED_TIP = "Operator mode: click “Engineer mode” and give the engineer password to change this"
 
 
 def probe_device(setting: str) -> tuple[str, str]:
@@ -73,6 +76,7 @@ class MainWindow(QMainWindow):
         state.product_changed.connect(self._product_changed)
         state.product_updated.connect(lambda _n: self._show_product_state())
         state.device_resolved.connect(lambda _d, text: self.device_label.setText(text))
+        state.role_changed.connect(self._role_changed)
         self._restore()
         self._workspace_changed()
 
@@ -88,6 +92,14 @@ class MainWindow(QMainWindow):
                 a.setShortcut(key)
             a.triggered.connect(fn)
             m.addAction(a)
+        r = self.menuBar().addMenu("&Roles")
+        self.roles_action = QAction("Require the engineer password for changes", self)
+        self.roles_action.setCheckable(True)
+        self.roles_action.triggered.connect(self.toggle_roles)
+        self.password_action = QAction("Change the engineer password…", self)
+        self.password_action.triggered.connect(lambda: self.set_password_dialog())
+        r.addAction(self.roles_action)
+        r.addAction(self.password_action)
 
     def _build_toolbar(self) -> None:
         tb = QToolBar("Product")
@@ -110,6 +122,21 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.picker)
         tb.addWidget(QLabel("   "))
         tb.addWidget(self.product_state)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        tb.addWidget(spacer)
+        self.role_label = QLabel()
+        self.role_label.setObjectName("roleLabel")
+        tb.addWidget(self.role_label)
+        self.engineer_action = QAction("Engineer mode…", self)
+        self.engineer_action.setObjectName("engineerAction")
+        self.engineer_action.triggered.connect(lambda: self.engineer_dialog())
+        self.lock_action = QAction("Lock", self)
+        self.lock_action.setObjectName("lockAction")
+        self.lock_action.setToolTip("Back to operator mode")
+        self.lock_action.triggered.connect(self.state.lock)
+        tb.addAction(self.engineer_action)
+        tb.addAction(self.lock_action)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
         self.toolbar = tb
 
@@ -126,6 +153,79 @@ class MainWindow(QMainWindow):
         self.toolbar.setVisible(ws is not None)
         self.ws_label.setText(f"Workspace: {ws.root}" if ws else "No workspace open")
         self.setWindowTitle(f"Inspector — {ws.root.name}" if ws else "Inspector")
+        self._role_changed(self.state.role)
+        if ws is not None and self.state.roles_on() and not self._has_password():
+            self.set_password_dialog()  # roles on without a password: the first run sets it
+
+    # --- roles -----------------------------------------------------------------------------------
+    def _has_password(self) -> bool:
+        from ..services.roles import has_password
+
+        return self.state.workspace is not None and has_password(self.state.workspace)
+
+    def _role_changed(self, role: str) -> None:
+        on = role != ""
+        self.role_label.setText({"operator": "Operator mode  ", "engineer": "<b>Engineer mode</b>  "}.get(role, ""))
+        self.engineer_action.setVisible(role == "operator")
+        self.lock_action.setVisible(role == "engineer")
+        self.roles_action.setChecked(on)
+        self.roles_action.setEnabled(self.state.workspace is not None and self.state.can_edit())
+        self.password_action.setEnabled(self.state.workspace is not None and self.state.can_edit())
+        for key in ENGINEER_TABS:
+            w = self.tab_widgets.get(key)
+            if w is not None:
+                w.setEnabled(self.state.can_edit())
+                w.setToolTip("" if self.state.can_edit() else LOCKED_TIP)
+
+    def engineer_dialog(self) -> EngineerPasswordDialog:
+        """The password dialog; the right password switches to engineer mode (returned for tests)."""
+        dlg = EngineerPasswordDialog(self.state.unlock, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dlg.open()
+        return dlg
+
+    def set_password_dialog(self, then_roles_on: bool = False) -> Optional[SetPasswordDialog]:
+        from ..services import roles as roles_svc
+
+        ws = self.state.workspace
+        if ws is None:
+            return None
+        if roles_svc.has_password(ws) and self.state.role != "engineer" and not then_roles_on:
+            show_error(self, "changing the engineer password needs engineer mode — click “Engineer mode” first")
+            return None
+
+        def apply(pw: str) -> Optional[str]:
+            try:  # replacing a password needs the current one: the one given when unlocking
+                roles_svc.set_password(ws, pw, current=self.state.credential, actor=self.state.actor())
+                if then_roles_on:
+                    roles_svc.set_roles_enabled(ws, True, self.state.actor())
+                self.state.refresh_role()
+            except InspectorError as exc:
+                return str(exc)
+            return None
+        dlg = SetPasswordDialog(apply, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dlg.open()
+        return dlg
+
+    def toggle_roles(self) -> None:
+        """Roles menu: on (asks for a password first when none is set) or off (engineer only)."""
+        from ..services import roles as roles_svc
+
+        ws = self.state.workspace
+        want = self.roles_action.isChecked()
+        self.roles_action.setChecked(not want)  # shown as it is until it really changed
+        if ws is None or not self.state.can_edit():
+            return
+        if want and not roles_svc.has_password(ws):
+            self.set_password_dialog(then_roles_on=True)
+            return
+        try:
+            roles_svc.set_roles_enabled(ws, want, self.state.actor())
+        except InspectorError as exc:
+            show_error(self, str(exc))
+            return
+        self.state.refresh_role()
 
     def open_path(self, path: Path, create: bool = False) -> bool:
         try:
@@ -273,6 +373,9 @@ class MainWindow(QMainWindow):
         self.welcome.progress.cancel()
         if self.state.workspace is not None:
             self.state.workspace.close()
+        from ..services.audit import set_default_actor
+
+        set_default_actor(None)  # this window's person and role no longer make the changes
         super().closeEvent(event)
 
     def last_workspace(self) -> str:

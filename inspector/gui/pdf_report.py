@@ -62,8 +62,12 @@ def _setup(records: list[InspectionInfo]) -> list[list[str]]:
 
 def write_report(root: Path, records: list[InspectionInfo], path: Path, title: str, period: str,
                  station: str = "", progress: Optional[ProgressFn] = None,
-                 cancel: Optional[CancelFn] = None, layout: Optional[list] = None) -> Path:
+                 cancel: Optional[CancelFn] = None, layout: Optional[list] = None,
+                 audit: Optional[tuple[int, list]] = None) -> Path:
     """Write the report for `records` (inspections under workspace `root`) to `path`.
+
+    `audit`, when given, is (number of changes in the period, the newest AuditInfo rows): a short
+    "Changes" section says who changed what.
 
     `layout`, when given, receives (kind, page, QRectF) of every drawn block ("cell", "image",
     "caption"; rectangles in page pixels at DPI) so tests can check nothing overlaps or is cut.
@@ -84,7 +88,7 @@ def write_report(root: Path, records: list[InspectionInfo], path: Path, title: s
         raise InspectorError(f"cannot write {path}: is it open in another program or read-only?")
     try:
         _Report(p, writer, layout if layout is not None else []).draw(root, records, title, period, station,
-                                                                       progress, cancel)
+                                                                       progress, cancel, audit)
     finally:
         p.end()
     return path
@@ -148,7 +152,8 @@ class _Report:
         self.y += 14
 
     def draw(self, root: Path, records: list[InspectionInfo], title: str, period: str, station: str,
-             progress: Optional[ProgressFn], cancel: Optional[CancelFn]) -> None:
+             progress: Optional[ProgressFn], cancel: Optional[CancelFn],
+             audit: Optional[tuple[int, list]] = None) -> None:
         self.text(title, 18, bold=True)
         self.text(f"Period: {period}", 11)
         self.text(f"Generated {datetime.now():%Y-%m-%d %H:%M}" + (f" at station {station}" if station else ""),
@@ -161,6 +166,8 @@ class _Report:
             self.text("Setup", 13, bold=True)
             self.table(["Product", "Engine and version", "Threshold", "Station", "Operator"], _setup(records),
                        [0.22, 0.26, 0.14, 0.19, 0.19])
+        if audit is not None:
+            self._audit(*audit)
         ng_records = [r for r in records if r.verdict == "NG" and r.image_path][:MAX_EXAMPLES]
         self.text("Example NG images" if ng_records else "No NG images in this period.", 13, bold=True)
         gap = 16.0
@@ -187,6 +194,20 @@ class _Report:
                 self.layout.append(("caption", self.page, box, self.p.boundingRect(box, WRAP, caption)))
             self.y += image_h + 4 + caption_h + gap
         report(progress, len(ng_records), len(ng_records), "report written")
+
+    def _audit(self, count: int, rows: list) -> None:
+        """Changes of recipes, references, thresholds and settings in the period (audit trail)."""
+        self.text("Changes (audit trail)", 13, bold=True)
+        if not count:
+            self.text("No recipe, reference, threshold or setting changes in this period.", 10, gap=12)
+            return
+        shown = f"; the last {len(rows)}:" if len(rows) < count else ":"
+        self.text(f"{count} change(s) in this period{shown}", 10)
+        self.table(["Time", "Who", "Product", "What", "Old → new"],
+                   [[f"{local_time(r.created_at):%Y-%m-%d %H:%M}",
+                     f"{r.user} ({r.role})" if r.role else r.user, r.product_name or "–", r.what,
+                     f"{r.old_value[:60]} → {r.new_value[:60]}"] for r in rows],
+                   [0.17, 0.17, 0.14, 0.15, 0.37])
 
     def _example(self, image, overlay, rec: InspectionInfo, box: QRectF) -> None:  # noqa: ANN001
         p = self.p

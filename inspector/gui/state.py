@@ -33,6 +33,7 @@ class AppState(QObject):
     product_changed = Signal(str)       # the selected product changed ("" = none)
     product_updated = Signal(str)       # the selected product's fields/state changed
     device_resolved = Signal(str, str)  # device id ("cpu"/"cuda"), words for the status bar
+    role_changed = Signal(str)          # "operator" | "engineer" | "" (the workspace runs without roles)
 
     def __init__(self, settings: QSettings) -> None:
         super().__init__()
@@ -41,6 +42,8 @@ class AppState(QObject):
         self.product: str = ""
         self.device: str = "cpu"  # resolved; "cpu" until the worker has looked
         self.device_text: str = "Device: checking…"
+        self.role: str = ""
+        self.credential: Optional[str] = None  # the engineer password while unlocked (to replace it)
 
     # --- workspace -------------------------------------------------------------------------
     def set_workspace(self, ws: Optional[Workspace]) -> None:
@@ -50,6 +53,7 @@ class AppState(QObject):
         self.product = ""
         if ws is not None:
             self.settings.setValue("workspace", str(ws.root))
+        self._set_role("operator" if self.roles_on() else "")  # a station opens locked
         self.workspace_changed.emit()
         self.products_changed.emit()
         names = self.product_names()
@@ -150,6 +154,52 @@ class AppState(QObject):
         if stale:
             return f"{chosen} · refit needed (v{info.state_version} predates the current references)"
         return f"{chosen} · fitted v{info.state_version}"
+
+    # --- roles ------------------------------------------------------------------------------------
+    def roles_on(self) -> bool:
+        from ..services.roles import roles_enabled
+
+        return self.workspace is not None and roles_enabled(self.workspace)
+
+    def can_edit(self) -> bool:
+        """Recipes, references, thresholds, engines and settings: not in operator mode."""
+        return self.role != "operator"
+
+    def actor(self):  # noqa: ANN201 - services.audit.Actor
+        import socket
+
+        from ..services.audit import Actor
+
+        default = Actor()
+        return Actor(role=self.role, user=self.operator() or default.user,
+                     station=self.station() or socket.gethostname())
+
+    def _set_role(self, role: str) -> None:
+        from ..services.audit import set_default_actor
+
+        self.role = role
+        if role != "engineer":
+            self.credential = None
+        set_default_actor(self.actor())  # changes made through services name this role and person
+        self.role_changed.emit(role)
+
+    def unlock(self, password: str) -> bool:
+        """Engineer mode after the right password; False (still operator) otherwise."""
+        from ..services.roles import check_password
+
+        if self.workspace is None or not check_password(self.workspace, password):
+            return False
+        self._set_role("engineer")
+        self.credential = password
+        return True
+
+    def lock(self) -> None:
+        self._set_role("operator" if self.roles_on() else "")
+
+    def refresh_role(self) -> None:
+        """After roles were switched on or off: on -> engineer stays engineer, else operator."""
+        on = self.roles_on()
+        self._set_role(("engineer" if self.role == "engineer" else "operator") if on else "")
 
     # --- settings that services take ---------------------------------------------------------
     def station(self) -> str:

@@ -27,6 +27,7 @@ from ..engines.registry import get_engine, make_model
 from ..generate.rules import recall_defect  # the services join engines and the generator
 from ..storage.workspace import Workspace, acquire_lock
 from . import products as product_svc
+from .audit import Actor
 from .records import ProductInfo
 from .references import list_references, load_reference_images
 
@@ -53,7 +54,7 @@ def _versions_on_disk(state_root: Path) -> list[int]:
 
 def fit_product(ws: Workspace, product: str, engine: Optional[str] = None, device: str = "cpu",
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
-                lock_timeout_s: float = FIT_LOCK_TIMEOUT_S) -> Detector:
+                lock_timeout_s: float = FIT_LOCK_TIMEOUT_S, actor: Optional[Actor] = None) -> Detector:
     """Fit and calibrate the product's engine on its references; store it as a new version.
 
     One fit of a product runs at a time (a lock file, across processes): a second one waits,
@@ -65,13 +66,14 @@ def fit_product(ws: Workspace, product: str, engine: Optional[str] = None, devic
     lock = ws.product_lock(info.id)
     acquire_lock(lock, f"waiting for another fit of '{product}' to finish…", lock_timeout_s, progress, cancel)
     try:
-        return _fit_locked(ws, product, engine, device, progress, cancel)
+        return _fit_locked(ws, product, engine, device, progress, cancel, actor)
     finally:
         lock.release()
 
 
 def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
-                progress: Optional[ProgressFn], cancel: Optional[CancelFn]) -> Detector:
+                progress: Optional[ProgressFn], cancel: Optional[CancelFn],
+                actor: Optional[Actor] = None) -> Detector:
     info = product_svc.get_product(ws, product)  # again: a fit we waited for changed it
     engine_id = engine or info.engine
     spec = get_engine(engine_id)
@@ -108,7 +110,7 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
         raise
     fault_point("state.after_rename", final)
     try:
-        product_svc.update_product(ws, product, engine=engine_id, state_path=ws.rel_path(final),
+        product_svc.update_product(ws, product, actor=actor, engine=engine_id, state_path=ws.rel_path(final),
                                    state_version=version, threshold=calibration.threshold)
     except DBAPIError as exc:
         shutil.rmtree(final, ignore_errors=True)  # never committed: nothing refers to it
@@ -193,7 +195,8 @@ def get_calibration(ws: Workspace, product: str) -> Optional[Calibration]:
         return None
 
 
-def set_target_frr(ws: Workspace, product: str, target_frr: float) -> Calibration:
+def set_target_frr(ws: Workspace, product: str, target_frr: float,
+                   actor: Optional[Actor] = None) -> Calibration:
     """Move the threshold to a new false-reject target (a fraction, 0.0001 .. 0.5) using the
     stored good scores. A refused target changes nothing."""
     try:
@@ -225,7 +228,7 @@ def set_target_frr(ws: Workspace, product: str, target_frr: float) -> Calibratio
         except OSError as exc:
             raise ws.write_error(exc, path.parent) from None
         try:
-            product_svc.update_product(ws, product, target_frr=target, threshold=cal.threshold)
+            product_svc.update_product(ws, product, actor=actor, target_frr=target, threshold=cal.threshold)
         except BaseException as exc:
             try:
                 atomic_write_bytes(path, before, ws.temp_dir)  # the row kept the old threshold: so does the file

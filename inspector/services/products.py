@@ -11,7 +11,14 @@ from ..core.errors import ConflictError, InspectorError, NotFoundError
 from ..core.names import MAX_NAME, clean_name, name_key, safe_display  # noqa: F401 - MAX_NAME re-exported
 from ..storage.models import Product, ReferenceImage
 from ..storage.workspace import Workspace
+from . import audit
+from .audit import Actor
 from .records import ProductInfo
+
+# Product fields whose changes the audit trail keeps (state_path moves with state_version).
+AUDITED = {"description": "description", "tags": "tags", "defect_words": "defect words",
+           "engine": "engine", "engine_settings": "engine settings", "threshold": "threshold",
+           "target_frr": "target FRR", "state_version": "fitted state"}
 
 
 def check_engine(engine: str) -> str:
@@ -85,7 +92,7 @@ def _info(session: Session, p: Product) -> ProductInfo:
 
 def create_product(ws: Workspace, name: str, description: str = "",
                    tags: Optional[dict[str, Any]] = None, defect_words: Optional[list[str]] = None,
-                   engine: str = "standalone") -> ProductInfo:
+                   engine: str = "standalone", actor: Optional[Actor] = None) -> ProductInfo:
     check_engine(engine)
     with ws.session() as s:
         name = _check_new_name(s, name)
@@ -94,6 +101,9 @@ def create_product(ws: Workspace, name: str, description: str = "",
                     target_frr=0.01, state_version=0)
         s.add(p)
         s.flush()
+        audit.record(s, actor, "product created", None,
+                     {"name": p.name, "description": p.description, "tags": p.tags,
+                      "defect_words": p.defect_words, "engine": p.engine}, product=p)
         return _info(s, p)
 
 
@@ -107,16 +117,20 @@ def get_product(ws: Workspace, name: str) -> ProductInfo:
         return _info(s, get_product_row(s, name))
 
 
-def rename_product(ws: Workspace, name: str, new_name: str) -> ProductInfo:
+def rename_product(ws: Workspace, name: str, new_name: str, actor: Optional[Actor] = None) -> ProductInfo:
     with ws.session() as s:
         p = get_product_row(s, name)
+        old = p.name
         p.name = _check_new_name(s, new_name, exclude_id=p.id)  # "cookie" -> "Cookie" is allowed
         s.flush()
+        if p.name != old:
+            audit.record(s, actor, "name", old, p.name, product=p)
         return _info(s, p)
 
 
-def update_product(ws: Workspace, name: str, **fields: Any) -> ProductInfo:
-    """Update description, tags, defect_words, engine, engine_settings, threshold or target_frr."""
+def update_product(ws: Workspace, name: str, actor: Optional[Actor] = None, **fields: Any) -> ProductInfo:
+    """Update description, tags, defect_words, engine, engine_settings, threshold or target_frr;
+    each changed field gets an audit row in the same transaction."""
     allowed = {"description", "tags", "defect_words", "engine", "engine_settings", "threshold",
                "target_frr", "state_path", "state_version"}
     unknown = set(fields) - allowed
@@ -129,12 +143,15 @@ def update_product(ws: Workspace, name: str, **fields: Any) -> ProductInfo:
     with ws.session() as s:
         p = get_product_row(s, name)
         for key, value in fields.items():
+            old = getattr(p, key)
             setattr(p, key, value)
+            if key in AUDITED and old != value:
+                audit.record(s, actor, AUDITED[key], old, value, product=p)
         s.flush()
         return _info(s, p)
 
 
-def delete_product(ws: Workspace, name: str, confirm: str) -> None:
+def delete_product(ws: Workspace, name: str, confirm: str, actor: Optional[Actor] = None) -> None:
     """Delete a product, its records and files. `confirm` must repeat the name exactly, as
     given or as stored ("COOKIE" finds product "Cookie"; either spelling confirms)."""
     with ws.session() as s:
@@ -143,6 +160,8 @@ def delete_product(ws: Workspace, name: str, confirm: str) -> None:
             raise InspectorError(f"the confirmation does not match '{safe_display(p.name)}' — "
                                  "type the product name exactly to delete it")
         product_id = p.id
+        audit.record(s, actor, "product deleted", {"name": p.name, "references": len(p.references)},
+                     None, product=p)
         s.delete(p)
     # Rows are gone first: a crash here leaves unreferenced files, never rows without files.
     ws.remove_product_files(product_id)

@@ -16,6 +16,8 @@ from ..core.image_io import content_hash, is_image_path, load_image
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from ..storage.models import ReferenceImage
 from ..storage.workspace import Workspace
+from . import audit
+from .audit import Actor
 from .products import get_product_row
 from .records import ReferenceInfo
 
@@ -82,7 +84,8 @@ def _info(r: ReferenceImage) -> ReferenceInfo:
 
 def add_references(ws: Workspace, product: str, paths: Sequence[str | Path],
                    progress: Optional[ProgressFn] = None,
-                   cancel: Optional[CancelFn] = None) -> tuple[list[ReferenceInfo], list[str]]:
+                   cancel: Optional[CancelFn] = None,
+                   actor: Optional[Actor] = None) -> tuple[list[ReferenceInfo], list[str]]:
     """Validate every image first (a bad one changes nothing), then store them one by one.
 
     Each image is written (temp + rename) before its row is committed. Returns (added, skipped
@@ -91,7 +94,7 @@ def add_references(ws: Workspace, product: str, paths: Sequence[str | Path],
     files = expand_image_paths(paths)
     with ws.session() as s:
         p = get_product_row(s, product)
-        product_id = p.id
+        product_id, p_name = p.id, p.name
         known = set(s.scalars(select(ReferenceImage.sha256).where(ReferenceImage.product_id == product_id)))
     checked: list[_Checked] = []
     for i, f in enumerate(files):
@@ -117,6 +120,9 @@ def add_references(ws: Workspace, product: str, paths: Sequence[str | Path],
                                      original_name=c.path.name, width=c.width, height=c.height)
                 s.add(row)
                 s.flush()
+                audit.record(s, actor, "reference added", None,
+                             {"id": row.id, "file": c.path.name, "sha256": c.digest},
+                             product_name=p_name, product_id=product_id)
                 info = _info(row)
         except IntegrityError as exc:
             ws.discard_unreferenced(created)
@@ -146,13 +152,15 @@ def list_references(ws: Workspace, product: str) -> list[ReferenceInfo]:
         return [_info(r) for r in rows]
 
 
-def remove_reference(ws: Workspace, product: str, reference_id: int) -> None:
+def remove_reference(ws: Workspace, product: str, reference_id: int, actor: Optional[Actor] = None) -> None:
     with ws.session() as s:
         p = get_product_row(s, product)
         row = s.get(ReferenceImage, reference_id)
         if row is None or row.product_id != p.id:
             raise NotFoundError(f"product '{product}' has no reference #{reference_id}")
         rel = row.path
+        audit.record(s, actor, "reference removed",
+                     {"id": row.id, "file": row.original_name, "sha256": row.sha256}, None, product=p)
         s.delete(row)
     ws.remove_file(rel)  # after the commit: a crash leaves a stray file, never a dangling row
 

@@ -128,3 +128,30 @@ class Detector(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    """One change of a recipe, threshold, reference or setting: who, where, when, old -> new.
+
+    No foreign key to products: the trail outlives a deleted product (product_name keeps it
+    readable). Values are JSON text."""
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)  # UTC
+    role: Mapped[str] = mapped_column(String(20))  # operator | engineer | "" (roles off)
+    user: Mapped[str] = mapped_column(String(120))
+    station: Mapped[str] = mapped_column(String(120))
+    product_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True, index=True)
+    product_name: Mapped[str] = mapped_column(String(120))
+    what: Mapped[str] = mapped_column(String(60))
+    old_value: Mapped[str] = mapped_column(Text)
+    new_value: Mapped[str] = mapped_column(Text)
+
+
+class WorkspaceSetting(Base):
+    """Workspace-wide key/value settings (roles on/off, the engineer password's scrypt hash)."""
+    __tablename__ = "workspace_settings"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -10,10 +10,12 @@ from typing import Optional
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QPushButton, QSplitter, QStackedLayout, QTableView, QVBoxLayout, QWidget)
+                               QLabel, QPushButton, QSplitter, QStackedLayout, QTableView, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from ...core.errors import InspectorError
 from ...core.image_io import load_image
+from ...services.audit import count_audit, list_audit
 from ...services.inspections import export_history_csv, flag_inspection, query_history
 from ...services.records import InspectionInfo
 from ..image_view import ImageView
@@ -24,10 +26,12 @@ from ..widgets.empty_state import EmptyState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
+from .audit_view import AuditView
 from .history_model import FLAG_WORDS, IMAGE_COLUMN, HistoryModel, local_time
 from .result_panel import ResultPanel, ViewControls
 
 LIMIT = 5000
+AUDIT_IN_REPORT = 8  # the newest changes listed in the PDF report
 PERIODS = ["All time", "Today", "Last 7 days", "Last 30 days", "Custom range"]
 
 
@@ -135,9 +139,19 @@ class HistoryTab(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setSizes([760, 500])
+        inspections = QWidget()
+        il = QVBoxLayout(inspections)
+        il.setContentsMargins(0, 0, 0, 0)
+        il.addLayout(filters)
+        il.addWidget(self.splitter, 1)
+        self.audit = AuditView(state)  # who changed recipes, thresholds and settings
+        self.views = QTabWidget()
+        self.views.setObjectName("historyViews")
+        self.views.addTab(inspections, "Inspections")
+        self.views.addTab(self.audit, "Audit")
         lay = QVBoxLayout(self)
-        lay.addLayout(filters)
-        lay.addWidget(self.splitter, 1)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.views)
 
         QShortcut(QKeySequence("F"), self, lambda: self._toggle_flag("false_reject"))
         QShortcut(QKeySequence("M"), self, lambda: self._toggle_flag("missed_defect"))
@@ -318,7 +332,10 @@ class HistoryTab(QWidget):
         records = list(self.model.records)
         product = self.product.currentData()
         title = f"Inspection report — {product}" if product else "Inspection report — all products"
+        f = self.filters()  # the audit summary covers the same period (quick count + the last few)
+        audit = (count_audit(self.state.workspace, f["since"], f["until"]),
+                 list_audit(self.state.workspace, since=f["since"], until=f["until"], limit=AUDIT_IN_REPORT))
         task = run_task(self, write_report, self.state.workspace.root, records, path, title, self.period_text(),
-                        self.state.station(),
+                        self.state.station(), audit=audit,
                         on_result=lambda p: self.summary.setText(f"Report written to {p}"))
         self.progress.attach(task, "Writing the PDF report…")

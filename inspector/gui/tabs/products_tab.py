@@ -117,10 +117,18 @@ class ProductsTab(QWidget):
         state.product_changed.connect(lambda _n: self.refresh())
         state.product_updated.connect(lambda _n: self.refresh())
         state.workspace_changed.connect(self.refresh)
+        # operator mode: everything that changes the recipe is disabled (and refused below)
+        self._edit_widgets = [new_btn, self.rename_btn, self.delete_btn, add_files, add_folder, self.remove_btn,
+                              self.form, self.threshold, self.fit_button, self.empty]
+        state.role_changed.connect(lambda _r: self.refresh())
         self.refresh()
 
     # --- display ---------------------------------------------------------------------------
     def refresh(self) -> None:
+        self._show_product()
+        self._apply_role()  # last: the form enables itself for a product
+
+    def _show_product(self) -> None:
         info = self.state.product_info()
         self.stack.setCurrentWidget(self.page if info else self.empty)
         if self.state.workspace is None:
@@ -161,10 +169,21 @@ class ProductsTab(QWidget):
                                     f"current {len(refs)} reference(s).")
         else:
             self.fit_status.setText(f"{fitted.split(' · ', 1)[1].capitalize()} on {len(refs)} reference(s).")
-        self.fit_button.setEnabled((bool(refs) or needed == 0) and not self.fit_progress.busy())
+        self.fit_button.setEnabled((bool(refs) or needed == 0) and not self.fit_progress.busy()
+                                    and self.state.can_edit())
+
+    def _apply_role(self) -> None:
+        editable = self.state.can_edit()
+        for w in self._edit_widgets:
+            if w is not self.fit_button or not editable:
+                w.setEnabled(editable)
+            w.setToolTip("" if editable else "Operator mode: click “Engineer mode” and give the engineer "
+                                             "password to change the recipe")
 
     # --- product actions -------------------------------------------------------------------
     def new_product(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         if self.state.workspace is None:
             return
         dlg = NewProductDialog(self)
@@ -173,6 +192,8 @@ class ProductsTab(QWidget):
 
     def create_product(self, name: str, description: str = "", tags: Optional[dict] = None,
                        defect_words: Optional[list[str]] = None) -> bool:
+        if not self.state.can_edit():  # operator mode
+            return False
         try:
             product_svc.create_product(self.state.workspace, name, description, tags or {}, defect_words or [])
         except InspectorError as exc:
@@ -182,12 +203,16 @@ class ProductsTab(QWidget):
         return True
 
     def rename_product(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         old = self.state.product
         new, ok = QInputDialog.getText(self, "Rename product", f"New name for '{old}':", text=old)
         if ok and new.strip() and new.strip() != old:
             self.do_rename(old, new.strip())
 
     def do_rename(self, old: str, new: str) -> bool:
+        if not self.state.can_edit():  # operator mode
+            return False
         try:
             product_svc.rename_product(self.state.workspace, old, new)
         except InspectorError as exc:
@@ -197,6 +222,8 @@ class ProductsTab(QWidget):
         return True
 
     def delete_product(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         info = self.state.product_info()
         if info is None:
             return
@@ -205,6 +232,8 @@ class ProductsTab(QWidget):
         dlg.open()
 
     def do_delete(self, name: str, confirm: str) -> bool:
+        if not self.state.can_edit():  # operator mode
+            return False
         try:
             product_svc.delete_product(self.state.workspace, name, confirm)
         except InspectorError as exc:
@@ -214,6 +243,8 @@ class ProductsTab(QWidget):
         return True
 
     def save_fields(self, fields: dict[str, Any]) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         """Save recipe fields; a new engine is saved only once it is known to run here."""
         info = self.state.product_info()
         if "engine" in fields and info is not None:
@@ -238,6 +269,8 @@ class ProductsTab(QWidget):
         self._save(fields)
 
     def _save(self, fields: dict[str, Any]) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         try:
             product_svc.update_product(self.state.workspace, self.state.product, **fields)
         except InspectorError as exc:
@@ -257,17 +290,23 @@ class ProductsTab(QWidget):
         return str(demo if demo and demo.is_dir() else Path.home())
 
     def add_files_dialog(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         files, _ = QFileDialog.getOpenFileNames(self, "Add good reference images", self._start_dir(),
                                                 "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)")
         if files:
             self.add_paths([Path(f) for f in files])
 
     def add_folder_dialog(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of good images", self._start_dir())
         if folder:
             self.add_paths([Path(folder)])
 
     def add_paths(self, paths: list[Path]) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         if not self.state.product or self.refs_progress.busy():
             return
         product = self.state.product
@@ -283,6 +322,8 @@ class ProductsTab(QWidget):
                        "\n".join(skipped))
 
     def remove_selected(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         ids = self.grid.selected_ids()
         try:
             for ref_id in ids:
@@ -294,6 +335,8 @@ class ProductsTab(QWidget):
 
     # --- fit & threshold -----------------------------------------------------------------------
     def fit(self) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         if not self.state.product or self.fit_progress.busy():
             return
         self.fit_button.setEnabled(False)
@@ -305,6 +348,8 @@ class ProductsTab(QWidget):
         self.fit_progress.attach(task, "Fitting…")
 
     def commit_target(self, frr: float) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
         info = self.state.product_info()
         if info is None or abs(info.target_frr - frr) < 1e-12:
             return
