@@ -189,3 +189,18 @@ def test_mode_switch_and_repeated_start_stop_are_clean(qtbot, make_window, line_
     tab.shutdown()
     assert not tab._stopped
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_closing_the_window_during_a_triggered_run_joins_the_line_thread(qtbot, make_window, line_ws,
+                                                                          tmp_path, caplog):
+    folder = tmp_path / "replay"
+    _parts(folder, 40)
+    w, tab = _open_live(make_window, line_ws, "triggered")
+    tab.set_source("folder", str(folder))
+    tab.loop.setChecked(True)  # loops: parts keep coming while the window closes
+    tab.start()
+    wait_until(qtbot, lambda: tab.parts_shown >= 2, 30)
+    session = tab.session
+    w.close()
+    assert not session.running  # joined before the widgets go
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
