@@ -45,6 +45,7 @@ class Scored:
     result: InspectionResult
     overlay: OverlayData
     record_id: Optional[int]
+    frame_id: str = ""  # given when the frame was read; the view and banner both show this id
 
 
 class LiveBridge(QObject):
@@ -70,7 +71,8 @@ class LiveSession:
     def __init__(self, ws, config: LiveConfig, bridge: LiveBridge) -> None:  # noqa: ANN001
         self.ws, self.config, self.bridge = ws, config, bridge
         self.display_slot: LatestFrameSlot[Frame] = LatestFrameSlot()
-        self.score_slot: LatestFrameSlot[Frame] = LatestFrameSlot()
+        self.score_slot: LatestFrameSlot[tuple[str, Frame]] = LatestFrameSlot()  # (frame id, frame)
+        self._frame_seq = 0
         self.scoring_fps = FpsMeter()
         self.source_fps = FpsMeter()
         self._stop = threading.Event()
@@ -162,8 +164,9 @@ class LiveSession:
             self.source_fps.tick()
             if self._paused.is_set():
                 continue
+            self._frame_seq += 1
             self.display_slot.put(frame)
-            self.score_slot.put(frame)
+            self.score_slot.put((f"frame-{self._frame_seq:06d}", frame))
             if not self._display_pending.is_set():
                 self._display_pending.set()
                 self._emit(self.bridge.frame_ready)
@@ -189,9 +192,10 @@ class LiveSession:
             return
         emit("note", "ready", note)
         while not self._stop.is_set():
-            frame = self.score_slot.get(timeout=0.2)
-            if frame is None or self._paused.is_set():
+            item = self.score_slot.get(timeout=0.2)
+            if item is None or self._paused.is_set():
                 continue
+            frame_id, frame = item
             try:
                 result, _ = inspect_array(self.ws, c.product, frame.image, det, record=False)
                 rec_id = None
@@ -206,4 +210,5 @@ class LiveSession:
                 self._stop.wait(1.0)
                 continue
             self.scoring_fps.tick()
-            self._emit(self.bridge.scored, Scored(frame, result, overlay_from_result(result), rec_id))
+            self._emit(self.bridge.scored, Scored(frame, result, overlay_from_result(result), rec_id,
+                                                      frame_id))

@@ -1,34 +1,51 @@
-"""Live tab: the operator's view of a camera (or replayed folder) with OK/NG per scored frame."""
+"""Live tab: the operator's view of a camera, hot folder or replayed folder, in two modes.
+
+Continuous: free-run; the main view is the latest *scored* frame (with its overlay) and the
+banner is that frame's verdict; the raw picture is a small inset; frames not scored are counted.
+Triggered: one trigger (a file, Space / Snap, a software trigger) -> one image, one verdict, one
+record, through `inspector.line.LinePipeline` (gui/line_session.py); the part stays on screen
+until the next one. The main view and the banner both record the id they show
+(`shown_frame_id`), and `result_shown` says when both changed.
+"""
 
 from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
 
+from ...core.errors import InspectorError
+from ...core.result import InspectionResult
 from ...services.inspections import FLAG_VERDICT, flag_allowed, flag_inspection
-from ..image_view import ImageView
+from ..line_session import LineBridge, LineConfig, LinePart, LineSession
 from ..live_session import LiveBridge, LiveConfig, LiveSession, Scored
+from ..settings import get_str
 from ..state import AppState
 from ..widgets.error_dialog import show_error
 from ..widgets.live_canvas import LiveCanvas
+from ..widgets.part_view import PartView
 from ..widgets.source_picker import SourcePicker
 from ..workers import run_task
 from .result_panel import ResultPanel
 
-_STUCK: list[LiveSession] = []  # runs whose threads outlived their closed window (never deleted)
+RETENTION_KEY = "line/retention"  # "all" | "ng" | "thumbs" (Settings tab); read when a triggered run starts
+_STUCK: list = []  # runs whose threads outlived their closed window (never deleted)
 
 
 class LiveTab(QWidget):
     title = "Live"
+    result_shown = Signal(str)  # the frame / part id now in the main view and the banner
 
     def __init__(self, state: AppState, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.session: Optional[LiveSession] = None
-        self.bridge: Optional[LiveBridge] = None
+        self.session: Optional[LiveSession | LineSession] = None
+        self.bridge: Optional[LiveBridge | LineBridge] = None
+        self.parts_shown = 0  # triggered parts shown since the tab was made (tests, screenshots)
+        self.last_cycle_ms: Optional[float] = None
         self.counts = {"inspected": 0, "ng": 0}
         self.last_record: Optional[int] = None
         self.last_scored: Optional[Scored] = None
@@ -52,26 +69,75 @@ class LiveTab(QWidget):
         self.start_btn.clicked.connect(self.toggle)
         self.pause_btn.clicked.connect(self.toggle_pause)
         self.pause_btn.setEnabled(False)
+        self.mode = QComboBox()
+        self.mode.setObjectName("liveMode")
+        self.mode.addItem("Continuous", "continuous")
+        self.mode.addItem("Triggered", "triggered")
+        self.mode.setToolTip("Continuous: score the newest frame again and again.\n"
+                             "Triggered: one part per trigger (a new file, Space / Snap), one record each.")
+        self.mode.setCurrentIndex(max(0, self.mode.findData(get_str(state.settings, "live/mode"))))
+        self.loop = QCheckBox("Loop")
+        self.loop.setToolTip("Triggered mode: play a replayed folder again and again (default: each file once)")
+        self.snap_btn = QPushButton("Snap (Space)")
+        self.snap_btn.setObjectName("liveSnap")
+        self.snap_btn.setMinimumHeight(56)
+        self.snap_btn.clicked.connect(self.trigger)
+        mode_row = QHBoxLayout()
+        mode_row.setContentsMargins(0, 0, 0, 0)
+        mode_row.addWidget(QLabel("Mode"))
+        mode_row.addWidget(self.mode)
+        mode_row.addWidget(self.loop)
+        mode_row.addStretch(1)
         src_row = QHBoxLayout()
         src_row.addWidget(self.source, 1)
         src_row.addSpacing(12)
+        src_row.addLayout(mode_row)
+        src_row.addSpacing(12)
         src_row.addWidget(self.start_btn)
         src_row.addWidget(self.pause_btn)
+        src_row.addWidget(self.snap_btn)
 
+        # the main view is the scored image; the raw camera picture is only an inset
+        self.view = PartView(empty_text="The scored image appears here, with its verdict beside it")
+        self.view.setObjectName("livePartView")
+        self.scored_view = self.view
         self.canvas = LiveCanvas()
+        self.canvas.setMinimumSize(192, 120)
+        self.canvas.setMaximumSize(240, 150)
+        self.canvas.empty_text = "Camera"
+        self.inset = QWidget()
+        il = QVBoxLayout(self.inset)
+        il.setContentsMargins(0, 0, 0, 0)
+        il.addWidget(QLabel("Camera (raw, not scored):"))
+        il.addWidget(self.canvas)
         self.rates = QLabel()
         self.rates.setObjectName("liveRates")
+        self.rates.setWordWrap(True)
+        self.skipped = QLabel()
+        self.skipped.setObjectName("liveSkipped")
+        self.cycle = QLabel()
+        self.cycle.setObjectName("liveCycle")
+        f = self.cycle.font()
+        f.setPointSizeF(f.pointSizeF() * 1.4)
+        f.setBold(True)
+        self.cycle.setFont(f)
+        info = QVBoxLayout()
+        info.addWidget(self.cycle)
+        info.addWidget(self.rates)
+        info.addWidget(self.skipped)
+        info.addStretch(1)
+        below = QHBoxLayout()
+        below.addWidget(self.inset)
+        below.addLayout(info, 1)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.canvas, 1)
-        ll.addWidget(self.rates)
+        ll.addWidget(self.view, 1)
+        ll.addLayout(below)
 
         self.panel = ResultPanel(on_flag=self.set_flag)
         self.panel.banner.setMinimumHeight(120)
         self.panel.banner.clear("Not running", "Press Start (Space)")
-        self.scored_view = ImageView(empty_text="The last scored frame appears here")
-        self.scored_view.setMinimumSize(160, 90)  # the side column must fit a 768 px high screen
         self.count_labels: dict[str, QLabel] = {}
         grid = QGridLayout()
         for col, (key, title) in enumerate((("inspected", "Inspected"), ("ng", "NG"), ("rate", "NG rate"))):
@@ -85,14 +151,20 @@ class LiveTab(QWidget):
             grid.addWidget(t, 0, col, Qt.AlignmentFlag.AlignHCenter)
             grid.addWidget(v, 1, col, Qt.AlignmentFlag.AlignHCenter)
             self.count_labels[key] = v
-        reset = QPushButton("Reset shift counters")
+        reset = QPushButton("New shift")
+        reset.setObjectName("liveNewShift")
+        reset.setToolTip("Start the shift's counts again (inspected, NG, NG rate)")
         reset.clicked.connect(self.reset_counts)
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(self.panel)
-        sl.addWidget(QLabel("Last scored frame (the verdict above is for this frame):"))
-        sl.addWidget(self.scored_view, 1)
+        self.what = QLabel()
+        self.what.setObjectName("liveShown")
+        self.what.setWordWrap(True)
+        sl.addWidget(self.what)
+        sl.addStretch(1)
+        sl.addWidget(QLabel("This shift:"))
         sl.addLayout(grid)
         sl.addWidget(reset)
 
@@ -101,16 +173,16 @@ class LiveTab(QWidget):
         self.splitter.addWidget(left)
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(0, 1)
-        self.splitter.setSizes([820, 440])
+        self.splitter.setSizes([900, 400])
         lay = QVBoxLayout(self)
         lay.addLayout(src_row)
         lay.addWidget(self.splitter, 1)
 
         # the tab takes the keyboard focus so Space/F/M reach its shortcuts, not a text field
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        for b in (self.start_btn, self.pause_btn):
+        for b in (self.start_btn, self.pause_btn, self.snap_btn, self.mode, self.loop):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        QShortcut(QKeySequence("Space"), self, self.toggle)
+        QShortcut(QKeySequence("Space"), self, self.space)
         QShortcut(QKeySequence("Ctrl+Space"), self, self.toggle_pause)
         QShortcut(QKeySequence("F"), self, lambda: self._toggle_flag("false_reject"))
         QShortcut(QKeySequence("M"), self, lambda: self._toggle_flag("missed_defect"))
@@ -120,6 +192,8 @@ class LiveTab(QWidget):
         # bound methods, not lambdas: Qt drops these connections when the tab is destroyed
         state.product_changed.connect(self._product_changed)
         state.workspace_changed.connect(self._workspace_changed)
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self._mode_changed()
         self._update_counts()
 
     def _product_changed(self, _name: str) -> None:
@@ -134,6 +208,51 @@ class LiveTab(QWidget):
 
     def set_source(self, kind: str, value: str, fps: Optional[float] = None) -> None:
         self.source.set_source(kind, value, fps)
+
+    # --- modes -------------------------------------------------------------------------------
+    def triggered(self) -> bool:
+        return self.mode.currentData() == "triggered"
+
+    def set_mode(self, mode: str) -> None:
+        """"continuous" or "triggered" (stops a run of the other mode)."""
+        self.mode.setCurrentIndex(self.mode.findData(mode))
+
+    def _mode_changed(self) -> None:
+        self.stop()
+        trig = self.triggered()
+        self.state.settings.setValue("live/mode", self.mode.currentData())
+        self.inset.setVisible(not trig)
+        self.pause_btn.setVisible(not trig)
+        self.snap_btn.setVisible(trig)
+        self.loop.setVisible(trig)
+        self.source.record.setVisible(not trig)  # triggered: every part is recorded (retention: Settings)
+        self.cycle.setVisible(trig)
+        self._update_buttons()
+        self._update_rates()
+
+    def _update_buttons(self) -> None:
+        s = self.session
+        self.snap_btn.setEnabled(isinstance(s, LineSession) and s.software_trigger)
+        self.mode.setEnabled(s is None)
+        self.loop.setEnabled(s is None)
+
+    def space(self) -> None:
+        """Space (a foot pedal sends it too): a part in triggered mode, else start / stop."""
+        if self.triggered() and self.session is not None:
+            self.trigger()
+        else:
+            self.toggle()
+
+    def trigger(self) -> Optional[str]:
+        """One software trigger (Space / Snap): the part id, or None (said in the status line)."""
+        s = self.session
+        if not isinstance(s, LineSession):
+            return None
+        try:
+            return s.trigger()
+        except InspectorError as exc:
+            self.rates.setText(str(exc))
+            return None
 
     # --- run control ---------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -153,15 +272,24 @@ class LiveTab(QWidget):
         except ValueError as exc:
             self.panel.banner.show_message("No source given", str(exc))
             return
-        config = LiveConfig(spec=spec, fps=fps, product=self.state.product, device=self.state.device,
-                            record_all=self.source.record_all(), station=self.state.station(),
-                            operator=self.state.operator())
-        self.bridge = LiveBridge()  # no parent: the session keeps it alive until its threads end
-        self.bridge.frame_ready.connect(self._show_frame)
-        self.bridge.scored.connect(self._scored)
+        if self.triggered():
+            retention = get_str(self.state.settings, RETENTION_KEY) or "all"
+            line = LineConfig(kind=self.source.kind.currentData(), spec=spec, product=self.state.product,
+                              device=self.state.device, station=self.state.station() or "station",
+                              retention=retention, loop=self.loop.isChecked())
+            self.bridge = LineBridge()  # no parent: the session keeps it alive until its thread ends
+            self.bridge.part.connect(self._part)
+            self.session = LineSession(self.state.workspace, line, self.bridge)
+        else:
+            config = LiveConfig(spec=spec, fps=fps, product=self.state.product, device=self.state.device,
+                                record_all=self.source.record_all(), station=self.state.station(),
+                                operator=self.state.operator())
+            self.bridge = LiveBridge()  # no parent: the session keeps it alive until its threads end
+            self.bridge.frame_ready.connect(self._show_frame)
+            self.bridge.scored.connect(self._scored)
+            self.session = LiveSession(self.state.workspace, config, self.bridge)
         self.bridge.status.connect(self._status)
         self.bridge.ended.connect(self._ended)
-        self.session = LiveSession(self.state.workspace, config, self.bridge)
         self.canvas.meter.reset()
         self.session.start()
         self.timer.start()
@@ -169,6 +297,7 @@ class LiveTab(QWidget):
         self.pause_btn.setEnabled(True)
         self.pause_btn.setText("❚❚  Pause")
         self.source.set_running(True)
+        self._update_buttons()
         self.setFocus()
 
     def stop(self, reason: str = "") -> None:
@@ -187,8 +316,11 @@ class LiveTab(QWidget):
         self.pause_btn.setEnabled(False)
         self.pause_btn.setText("❚❚  Pause")
         self.source.set_running(False)
-        if reason:
-            self.panel.banner.show_message("Stopped", reason)
+        self._update_buttons()
+        if reason and isinstance(session, LineSession) and self.view.shown_frame_id:
+            self.rates.setText(f"Stopped: {reason}")  # the last part's verdict stays on screen
+        elif reason:
+            self._message("Stopped", reason)
         elif self.panel.banner.state in ("busy", "idle"):
             self.panel.banner.clear("Not running", "Press Start (Space)")
         self._update_rates()
@@ -210,13 +342,13 @@ class LiveTab(QWidget):
         self._reaper.stop()
 
     def toggle_pause(self) -> None:
-        if self.session is None:
+        if not isinstance(self.session, LiveSession):
             return
         paused = not self.session.paused
         self.session.set_paused(paused)
         self.pause_btn.setText("▶  Resume" if paused else "❚❚  Pause")
         if paused:
-            self.panel.banner.show_message("Paused", "Press Resume (Ctrl+Space) to continue")
+            self._message("Paused", "Press Resume (Ctrl+Space) to continue")
 
     # --- from the live threads (queued; a late one from a stopped run is dropped) -----------------
     def _current(self) -> bool:
@@ -232,28 +364,59 @@ class LiveTab(QWidget):
     def _scored(self, s: Scored) -> None:
         if not self._current() or self.session.paused:
             return
-        r = s.result
-        self.counts["inspected"] += 1
-        self.counts["ng"] += r.is_ng
         self.last_record = s.record_id
         self.last_scored = s
-        frame = f"{s.frame.name or 'frame ' + str(s.frame.index)} · {r.timings_ms.get('total', 0):.0f} ms"
+        frame = s.frame.name or f"frame {s.frame.index}"
+        self._show_result(s.frame_id, s.frame.image, s.overlay, s.result, frame)
+
+    def _part(self, lp: LinePart) -> None:
+        if not self._current() or lp.part.result is None:
+            return
+        p = lp.part
+        self.last_record = p.record_id
+        self.last_cycle_ms = p.cycle_ms
+        # a recorded part: flags act on its record (the Scored shape is what set_flag takes)
+        self.last_scored = Scored(_frame_of(p), p.result, lp.overlay, p.record_id, p.part_id)
+        self.parts_shown += 1
+        self.cycle.setText(f"Part {p.seq} · cycle {p.cycle_ms:.0f} ms")
+        self._show_result(p.part_id, p.image, lp.overlay, p.result, p.name or p.part_id)
+
+    def _show_result(self, frame_id: str, image, overlay, r: InspectionResult, what: str) -> None:  # noqa: ANN001
+        """The one place the main view and the banner change together, for the same image."""
+        self.counts["inspected"] += 1
+        self.counts["ng"] += r.is_ng
+        self.view.show_scored(image, overlay, frame_id)
         self.panel.banner.show_verdict(r.verdict, r.score, r.threshold)
+        self.panel.banner.shown_frame_id = frame_id
         regions = ", ".join(f"{g.label} {g.score:.2f} ({g.area_px} px)" for g in r.regions[:4])
-        self.panel.details.setText(f"{frame}<br>{regions or 'No region above the pixel threshold.'}")
+        self.panel.details.setText(f"{what} · {r.timings_ms.get('total', 0):.0f} ms<br>"
+                                   f"{regions or 'No region above the pixel threshold.'}")
+        self.what.setText(f"The verdict above is for the image on the left ({frame_id}).")
         self.panel.set_flag("", r.verdict)
-        self.scored_view.set_image(s.frame.image, s.overlay)
         self._update_counts()
+        self.result_shown.emit(frame_id)
+
+    def _message(self, title: str, detail: str, busy: bool = False) -> None:
+        """A message in the banner's place: it no longer shows the main view's verdict."""
+        self.panel.banner.show_message(title, detail, busy=busy)
+        self.panel.banner.shown_frame_id = ""
+        self.view.clear_part()
+        self.what.setText("")
 
     def _status(self, kind: str, title: str, detail: str) -> None:
         if not self._current():
             return
-        if kind == "problem":
-            self.panel.banner.show_message(title, detail)
+        if kind in ("problem", "fault"):
+            self._message(title, detail)
         elif kind == "busy":
-            self.panel.banner.show_message(title, detail, busy=True)
+            self._message(title, detail, busy=True)
         elif kind == "ok" and self.panel.banner.state in ("message", "busy"):
-            self.panel.banner.show_message("Waiting for the first verdict…", detail, busy=True)
+            if isinstance(self.session, LineSession):
+                how = ("press Space or Snap for each part" if self.session.software_trigger
+                       else "each new file is one part")
+                self._message("Ready: waiting for a part…", f"{detail}\n{how}", busy=True)
+            else:
+                self._message("Waiting for the first verdict…", detail, busy=True)
         elif kind == "note":  # the detector is ready: it may have just been fitted for this run
             self.state.notify_updated()
             if detail:
@@ -265,7 +428,10 @@ class LiveTab(QWidget):
 
     # --- counters, rates, flags ----------------------------------------------------------------
     def reset_counts(self) -> None:
+        """New shift: the counts start again (the pipeline's too; the part sequence goes on)."""
         self.counts = {"inspected": 0, "ng": 0}
+        if isinstance(self.session, LineSession):
+            self.session.reset_counts()
         self._update_counts()
 
     def _update_counts(self) -> None:
@@ -275,16 +441,27 @@ class LiveTab(QWidget):
         self.count_labels["rate"].setText(f"{ng / n:.1%}" if n else "–")
 
     def rates_now(self) -> tuple[float, float, int]:
-        """(displayed FPS, scoring FPS, frames skipped by the scorer)."""
+        """(displayed FPS, scoring FPS, frames skipped by the scorer); continuous mode."""
         s = self.session
-        return (self.canvas.displayed_fps(), s.scoring_fps.fps() if s else 0.0, s.score_slot.dropped if s else 0)
+        if not isinstance(s, LiveSession):
+            return 0.0, 0.0, 0
+        return self.canvas.displayed_fps(), s.scoring_fps.fps(), s.score_slot.dropped
 
     def _update_rates(self) -> None:
-        shown, scored, dropped = self.rates_now()
         s = self.session
-        self.rates.setText(f"Displayed {shown:.1f} FPS · Scoring {scored:.1f} FPS · "
-                           f"{dropped} frame(s) not scored (latest frame wins)" if s else "")
-        self.canvas.caption = f"{s.description} · {shown:.1f} FPS" if s else ""
+        if isinstance(s, LineSession):
+            how = "Space / Snap: one part" if s.software_trigger else "each new file: one part"
+            self.rates.setText(f"Triggered · {s.description} · {how}")
+            self.skipped.setText("")
+            return
+        if s is None:
+            if not self.triggered():
+                self.rates.setText("")
+            return
+        shown, scored, dropped = self.rates_now()
+        self.rates.setText(f"Displayed {shown:.1f} FPS · Scoring {scored:.1f} FPS")
+        self.skipped.setText(f"skipped {dropped} frames (not scored: the newest frame wins)")
+        self.canvas.caption = f"{shown:.0f} FPS"
 
     def _toggle_flag(self, flag: str) -> None:
         if self.last_scored is not None:
@@ -313,6 +490,12 @@ class LiveTab(QWidget):
         scored.record_id = record_id
         if scored is self.last_scored:
             self.last_record = record_id
+
+
+def _frame_of(p):  # noqa: ANN001, ANN202 - a PartResult -> the camera Frame it was
+    from ...camera.base import Frame
+
+    return Frame(image=p.image, index=p.seq, timestamp=p.verdict_wall, name=p.name or p.part_id)
 
 
 def flag_frame(ws, product: str, scored: Scored, flag: str, station: str, operator: str) -> int:  # noqa: ANN001

@@ -1,4 +1,4 @@
-"""Settings tab: workspace, models folder, device, station, operator, theme (saved at once)."""
+"""Settings tab: workspace, models folder, device, station, operator, theme, image retention (saved at once)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,13 @@ class SettingsTab(QWidget):
         self.theme.addItem("Dark (dim inspection booths)", "dark")
         self.theme.setCurrentIndex(max(0, self.theme.findData(get_str(s, "theme"))))
 
+        self.retention = QComboBox()  # read by the Live tab's triggered mode (LinePipeline retention)
+        for value, label in (("all", "Keep every image"), ("ng", "Keep NG images only"),
+                             ("thumbs", "Keep NG images, thumbnails of OK parts")):
+            self.retention.addItem(label, value)
+        self.retention.setObjectName("settingsRetention")
+        self.retention.setCurrentIndex(max(0, self.retention.findData(get_str(s, "line/retention"))))
+
         general = QGroupBox("Workstation")
         form = QFormLayout(general)
         form.addRow("Workspace", ws_row)
@@ -59,6 +66,10 @@ class SettingsTab(QWidget):
         form.addRow("Station name", self.station)
         form.addRow("Operator", self.operator)
         form.addRow("Theme", self.theme)
+        form.addRow("Image retention", self.retention)
+        retention_note = QLabel("Triggered mode records every part; this says which images are kept with the records.")
+        retention_note.setWordWrap(True)
+        form.addRow("", retention_note)
         where = QLabel(f"Settings are saved as you change them, in {settings_path()}.")
         where.setWordWrap(True)
         lay = QVBoxLayout(self)
@@ -71,6 +82,8 @@ class SettingsTab(QWidget):
         self.operator.editingFinished.connect(lambda: s.setValue("operator", self.operator.text().strip()))
         self.device.currentIndexChanged.connect(self._device_changed)
         self.theme.currentIndexChanged.connect(self._theme_changed)
+        self.retention.currentIndexChanged.connect(
+            lambda: s.setValue("line/retention", self.retention.currentData()))
         state.workspace_changed.connect(self._show_workspace)
         state.device_resolved.connect(lambda _d, text: self.device_note.setText(text))
         self._show_workspace()

@@ -1,0 +1,159 @@
+"""Triggered (line) mode in the window: `inspector.line.LinePipeline` run on one thread.
+
+One trigger (a file in the hot folder, the next file of a replay, Space / Snap on a camera)
+gives one image, one verdict and one record; each PartResult reaches the GUI thread through
+the bridge's `part` signal. Like LiveSession, a stopped run emits nothing more and its bridge
+outlives its thread (the GUI keeps the stopped session until `running` is False).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+from PySide6.QtCore import QObject, Signal
+
+from ..core.errors import InspectorError
+from ..line.parts import PartResult
+from .overlay_data import OverlayData, overlay_from_result
+from .workers import describe_error
+
+FILE_KINDS = ("hotfolder", "folder")  # sources whose own events are the triggers
+
+
+@dataclass
+class LineConfig:
+    kind: str  # SourcePicker kind: "hotfolder", "folder", "camera", "video", "url"
+    spec: str  # what camera.sources.open_source takes (camera kinds) or "hotfolder:DIR"/"folder:DIR"
+    product: str
+    device: str
+    station: str
+    retention: str = "all"
+    loop: bool = False  # a replayed folder plays each file once unless this is set
+
+
+@dataclass
+class LinePart:
+    part: PartResult
+    overlay: OverlayData
+
+    @property
+    def frame_id(self) -> str:
+        return self.part.part_id
+
+
+class LineBridge(QObject):
+    """Signals from the line thread; no Qt parent (the session keeps it alive, see LiveBridge)."""
+
+    part = Signal(object)               # LinePart
+    status = Signal(str, str, str)      # kind ("problem" | "busy" | "ok" | "fault"), title, detail
+    ended = Signal(str)                 # why the run ended ("" = stopped by the user)
+
+
+def make_feed(ws, config: LineConfig):  # noqa: ANN001, ANN201 - a Workspace -> a line Feed
+    """The line feed for the picked source (not opened); InspectorError when it cannot be."""
+    from ..line.feeds import HotFolderFeed, ReplayFeed, SnapFeed
+
+    _, _, path = config.spec.partition(":")
+    if config.kind == "hotfolder":
+        return HotFolderFeed(ws, path, config.station)
+    if config.kind == "folder":
+        return ReplayFeed(ws, path, config.station, loop=config.loop)
+    from ..camera.base import CameraError
+    from ..camera.sources import open_source
+
+    try:  # a camera, stream or video: one frame per Space / Snap
+        return SnapFeed(open_source(config.spec, fps=None, loop=True))
+    except CameraError as exc:
+        raise InspectorError(str(exc)) from None
+
+
+class LineSession:
+    """One triggered run. `stop()` returns at once; the thread ends after the part in progress."""
+
+    def __init__(self, ws, config: LineConfig, bridge: LineBridge) -> None:  # noqa: ANN001
+        self.ws, self.config, self.bridge = ws, config, bridge
+        self.software_trigger = config.kind not in FILE_KINDS
+        self.pipeline = None  # LinePipeline once the thread has loaded the fitted detector
+        self.description = config.spec
+        self._stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, name="line-pipeline", daemon=True)]
+
+    # --- control (GUI thread) ------------------------------------------------------------
+    def start(self) -> None:
+        self.threads[0].start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        return self.threads[0].is_alive()
+
+    @property
+    def ready(self) -> bool:
+        return self.pipeline is not None and self.pipeline.state == "running"
+
+    def join(self, timeout: float = 2.0) -> None:
+        if self.running:
+            self.threads[0].join(timeout)
+
+    def trigger(self) -> str:
+        """One software trigger (Space / Snap); returns the part id. InspectorError when the
+        source triggers itself or the station is not ready yet."""
+        pipe = self.pipeline
+        if not self.software_trigger:
+            raise InspectorError("parts come from the folder: each new file is one part")
+        if pipe is None:
+            raise InspectorError("the station is still starting — wait for “Ready”")
+        return pipe.trigger()
+
+    def reset_counts(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.reset_counts()
+
+    # --- the line thread -------------------------------------------------------------------
+    def _emit(self, signal, *args: object) -> None:  # noqa: ANN001 - a bound Signal of the bridge
+        if not self._stop.is_set():
+            signal.emit(*args)
+
+    def _on_part(self, part: PartResult) -> None:
+        if part.result is not None:  # the overlay is prepared here, off the GUI thread
+            self._emit(self.bridge.part, LinePart(part, overlay_from_result(part.result)))
+
+    def _on_state(self, state: str, reason: str) -> None:
+        if state == "fault":
+            self._emit(self.bridge.status, "fault", "Source problem", f"{reason}\nRetrying… (Stop to change the source)")
+        elif state == "running":
+            self._emit(self.bridge.status, "ok", "Ready", self.description)
+
+    def _run(self) -> None:
+        from ..line.pipeline import LinePipeline
+
+        c = self.config
+        self._emit(self.bridge.status, "busy", "Preparing the detector…", f"product “{c.product}”")
+        feed = None
+        try:
+            feed = make_feed(self.ws, c)
+            self.description = feed.description or c.spec
+            pipe = LinePipeline(self.ws, c.product, feed, station=c.station, retention=c.retention,
+                                software_trigger=self.software_trigger, device=c.device)
+            pipe.add_listener(self._on_part)
+            pipe.add_state_listener(self._on_state)
+            self.pipeline = pipe
+            if self._stop.is_set():
+                return
+            pipe.run(self._stop)
+        except BaseException as exc:  # noqa: BLE001 - shown in the banner, never a crash
+            message, _ = describe_error(exc)
+            self._emit(self.bridge.status, "problem", "Cannot inspect", message)
+            self._emit(self.bridge.ended, message)
+            return
+        finally:
+            if feed is not None:
+                feed.close()
+        if feed.finished:
+            n = self.pipeline.inspected if self.pipeline else 0
+            self._emit(self.bridge.ended, f"the replay has no more files ({n} part(s) inspected)")
+
