@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inspector", description="Inspector: quality inspection for factory workstations.")
     parser.add_argument("--version", action="version", version=f"inspector {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation without a display (temporary folder) and print PASS or FAIL")
     parser.add_argument("-w", "--workspace", metavar="DIR",
                         help="workspace folder (default: $INSPECTOR_WORKSPACE or the per-user folder)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,6 +52,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.self_test:  # before anything else reads the user's settings or folders
+            from .selftest import run_self_test
+            return run_self_test()
         from .weights.locations import configure_environment
 
         # Before any engine imports transformers/huggingface_hub: offline, caches in the models folder.
