@@ -56,6 +56,10 @@ def test_train_activate_inspect_roll_back_delete(ws, tmp_path):
     training.activate(ws, "washer", 2)
     assert training.roll_back(ws, "washer").version == 1
     assert training.active_detector(ws, "washer").version == 1
+    from inspector.services.audit import list_audit
+
+    activations = [(a.old_value, a.new_value) for a in list_audit(ws, "washer") if a.what == "detector activated"]
+    assert sorted(activations) == sorted([("null", '"v1"'), ('"v1"', '"v2"'), ('"v2"', '"v1"')]), activations  # audited
     with pytest.raises(InspectorError, match="oldest"):
         training.roll_back(ws, "washer")
     with pytest.raises(InspectorError, match="active detector.*activate another"):

@@ -77,18 +77,24 @@ def cmd_detectors(args: argparse.Namespace) -> int:
         if args.version is None:
             from ..core.errors import InspectorError
             raise InspectorError("detectors delete needs a VERSION — see `inspector detectors list PRODUCT`")
+        from .roles import engineer
+
+        engineer(ws)
         training.delete_detector(ws, args.product, args.version)
         print(f"deleted detector v{args.version} of '{safe_display(args.product)}'")
         return 0
+    from .roles import engineer
+
+    actor = engineer(ws)  # what the line runs changes: engineer only, audited
     device = resolve_device(args.device)
     with progress_bar("activate") as bar:
         if args.action == "rollback":
-            det = training.roll_back(ws, args.product, device, bar)
+            det = training.roll_back(ws, args.product, device, bar, actor=actor)
         else:
             if args.version is None:
                 from ..core.errors import InspectorError
                 raise InspectorError("detectors activate needs a VERSION — see `inspector detectors list PRODUCT`")
-            det = training.activate(ws, args.product, args.version, device, bar)
+            det = training.activate(ws, args.product, args.version, device, bar, actor=actor)
     print(f"detector v{det.version} is active for '{safe_display(args.product)}' (engine local, recalibrated)")
     return 0
 

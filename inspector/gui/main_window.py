@@ -24,7 +24,7 @@ from .workers import cancel_all, run_task
 
 
 TITLE_BAR_PX = 40  # room kept for the window manager's title bar before the frame is known
-ENGINEER_TABS = ("models", "settings")  # whole tabs an operator sees but may not change
+ENGINEER_TABS = ("models", "settings", "generator", "training")  # whole tabs an operator sees but may not change
 LOCKED_TIP = "Operator mode: click “Engineer mode” and give the engineer password to change this"
 
 

@@ -185,7 +185,8 @@ def _find(ws: Workspace, product: str, version: int) -> DetectorInfo:
 
 
 def activate(ws: Workspace, product: str, version: int, device: str = "cpu",
-             progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> DetectorInfo:
+             progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
+             actor: Optional[Any] = None) -> DetectorInfo:
     """Make detector v<version> the one `inspect`, Live and eval use: the product's engine becomes
     `local`, refitted and recalibrated on its references. Nothing changes if that fails."""
     from . import engine_state
@@ -200,9 +201,15 @@ def activate(ws: Workspace, product: str, version: int, device: str = "cpu",
     except BaseException:
         product_svc.update_product(ws, product, engine_settings=old_settings, engine=old_engine)
         raise
+    from .audit import record
+
     with ws.session() as s:
-        for row in s.scalars(select(DetectorRow).where(DetectorRow.product_id == info.id)).all():
+        rows = s.scalars(select(DetectorRow).where(DetectorRow.product_id == info.id)).all()
+        before = next((_version(r.weights_path) for r in rows if r.active), None)
+        for row in rows:
             row.active = row.id == det.id
+        record(s, actor, "detector activated", f"v{before}" if before else None, f"v{version}",
+               product_name=info.name, product_id=info.id)
     return _find(ws, product, version)
 
 
@@ -211,7 +218,7 @@ def active_detector(ws: Workspace, product: str) -> Optional[DetectorInfo]:
 
 
 def roll_back(ws: Workspace, product: str, device: str = "cpu", progress: Optional[ProgressFn] = None,
-              cancel: Optional[CancelFn] = None) -> DetectorInfo:
+              cancel: Optional[CancelFn] = None, actor: Optional[Any] = None) -> DetectorInfo:
     """Activate the version before the active one."""
     current = active_detector(ws, product)
     if current is None:
@@ -221,7 +228,7 @@ def roll_back(ws: Workspace, product: str, device: str = "cpu", progress: Option
     if not older:
         raise InspectorError(f"v{current.version} is the oldest detector of '{product}': there is none to roll "
                              "back to")
-    return activate(ws, product, older[-1].version, device, progress, cancel)
+    return activate(ws, product, older[-1].version, device, progress, cancel, actor)
 
 
 def delete_detector(ws: Workspace, product: str, version: int) -> None:
