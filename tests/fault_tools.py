@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 TESTS = Path(__file__).resolve().parent
@@ -149,3 +150,19 @@ def unreferenced_files(root: Path) -> list[str]:
     files = [p for sub in ("references", "inspections") for p in (root / "products").glob(f"*/{sub}/**/*")
              if p.is_file()]
     return sorted(p.relative_to(root).as_posix() for p in files if p.relative_to(root).as_posix() not in used)
+
+
+@pytest.fixture
+def fitted_workspace(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+    """(a fitted workspace on the meandiff test engine, the folder of its source images)."""
+    src = tmp_path / "src"
+    return make_fitted_workspace(tmp_path / "ws", src, monkeypatch), src
+
+
+def run_cli(capsys, root, *args):  # noqa: ANN001, ANN201
+    """`inspector -w ROOT ARGS` in-process: (exit code, stdout, stderr)."""
+    from inspector.cli import main
+
+    code = main(["-w", str(root), *map(str, args)])
+    out = capsys.readouterr()
+    return code, out.out, out.err

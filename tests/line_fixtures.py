@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from fault_tools import register_meandiff  # noqa: F401 - the line tests use it from here
 
 TESTS = Path(__file__).resolve().parent
 SIZE = (64, 48)  # (width, height) of every line test image
@@ -27,14 +28,6 @@ registry.ENGINES["meandiff"] = registry.EngineSpec(
 from inspector.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-def register_meandiff(monkeypatch) -> None:  # noqa: ANN001
-    import inspector.engines.registry as registry
-
-    spec = registry.EngineSpec("meandiff", "test", "test double", "test_calibration:MeanDiffModel",
-                               registry.Requirements(), lambda s: registry.Availability(True))
-    monkeypatch.setitem(registry.ENGINES, "meandiff", spec)
 
 
 def part_image(seed: int, defect: bool = False) -> np.ndarray:

@@ -7,24 +7,15 @@ import sqlite3
 
 import pytest
 
-from fault_tools import integrity_ok, make_fitted_workspace, register_meandiff, rows_have_files
+from fault_tools import (fitted_workspace, integrity_ok, make_fitted_workspace, register_meandiff,
+                         rows_have_files, run_cli)
 
 from inspector.core.errors import WorkspaceError
 from inspector.storage.workspace import init_workspace, open_workspace
 
 
-@pytest.fixture
-def fitted(tmp_path, monkeypatch):
-    src = tmp_path / "src"
-    return make_fitted_workspace(tmp_path / "ws", src, monkeypatch), src
-
-
-def _cli(capsys, root, *args):  # noqa: ANN001, ANN202
-    from inspector.cli import main
-
-    code = main(["-w", str(root), *map(str, args)])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+fitted = fitted_workspace  # the fixture, under this file's name
+_cli = run_cli
 
 
 def _files(root):  # noqa: ANN001, ANN202

@@ -15,23 +15,13 @@ from datetime import datetime
 
 import pytest
 
-from fault_tools import (integrity_ok, leftovers, make_fitted_workspace, part_image, register_meandiff,
-                         rows_have_files, unreferenced_files)
+from fault_tools import (fitted_workspace, integrity_ok, leftovers, make_fitted_workspace, part_image,
+                         register_meandiff, rows_have_files, run_cli, unreferenced_files)
 from helpers import tree_snapshot
 
 
-@pytest.fixture
-def fitted(tmp_path, monkeypatch):
-    src = tmp_path / "src"
-    return make_fitted_workspace(tmp_path / "ws", src, monkeypatch), src
-
-
-def _cli(capsys, root, *args):  # noqa: ANN001, ANN202
-    from inspector.cli import main
-
-    code = main(["-w", str(root), *map(str, args)])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+fitted = fitted_workspace  # the fixture, under this file's name
+_cli = run_cli
 
 
 @pytest.fixture

@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from fault_tools import make_fitted_workspace, register_meandiff
+from fault_tools import fitted_workspace, register_meandiff, run_cli
 from helpers import tree_snapshot
 
 from inspector.core.errors import InspectorError
 
 
-@pytest.fixture
-def fitted(tmp_path, monkeypatch):
-    src = tmp_path / "src"
-    return make_fitted_workspace(tmp_path / "ws", src, monkeypatch), src
-
-
-def _cli(capsys, root, *args):  # noqa: ANN001, ANN202
-    from inspector.cli import main
-
-    code = main(["-w", str(root), *map(str, args)])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+fitted = fitted_workspace  # the fixture, under this file's name
+_cli = run_cli
 
 
 @pytest.mark.parametrize("percent", ["0", "-1", "100", "150", "20.5", "0.001", "nan", "inf"])
