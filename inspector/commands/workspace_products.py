@@ -40,8 +40,14 @@ def cmd_products_add(args: argparse.Namespace) -> int:
     actor = engineer(ws)
     p = product_svc.create_product(ws, args.name, description=args.description, tags=tags,
                                    defect_words=args.defect or [], engine=args.engine, actor=actor)
-    print(f"product '{shown(p.name)}' created (engine {p.engine}); "
-          f"add good images with `inspector refs add \"{shown(p.name)}\" FOLDER`")
+    from ..engines.registry import get_engine
+
+    if get_engine(p.engine).requirements.min_references == 0:  # zero-shot: inspect on day one
+        nxt = f"inspect right away with `inspector inspect \"{shown(p.name)}\" IMAGES` (good images, added " \
+              "later, calibrate its threshold)"
+    else:
+        nxt = f"add good images with `inspector refs add \"{shown(p.name)}\" FOLDER`"
+    print(f"product '{shown(p.name)}' created (engine {p.engine}); {nxt}")
     return 0
 
 
