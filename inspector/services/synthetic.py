@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from ..core.errors import Cancelled, ConflictError, InspectorError, NotFoundError
+from ..core.faults import fault_point
 from ..core.image_io import atomic_write_bytes, encode_png, load_image, load_mask
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from ..storage.models import ReferenceImage, SyntheticSample
@@ -356,6 +357,7 @@ def generate_set(ws: Workspace, product: str, name: str, settings: RunSettings,
         img_path, mask_path = folder / f"{index:05d}.png", folder / f"{index:05d}_mask.png"
         atomic_write_bytes(mask_path, encode_png(sample.mask.astype(np.uint8) * 255))
         atomic_write_bytes(img_path, encode_png(sample.image))
+        fault_point("synth.after_files", img_path)
         params = {"set": name, "index": index, "recipe": sample.recipe, "reference": ref.sha256,
                   "filter": decision}
         try:
