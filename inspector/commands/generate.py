@@ -77,9 +77,32 @@ def _has_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
+class RankLines:
+    """Progress of one process among several: a plain line per sample, prefixed with its rank."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix, self.last = prefix, None
+
+    def update(self, done: int, total: int | None, message: str = "") -> None:
+        if message and message != self.last:
+            self.last = message
+            print(f"{self.prefix}{done}/{total} {message}", file=sys.stderr, flush=True)
+
+    def print(self, text: str) -> None:
+        print(f"{self.prefix}{text}", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "RankLines":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    from ..generate.shards import pin_gpu, resolve
     from ..services.synthetic import RunSettings, SampleFailure, check_set_name, default_set_name, generate_set
 
+    shard = resolve(args.shard)
     params = _params(args.param)
     if args.method == "rules":
         if args.device == "cuda":
@@ -91,13 +114,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
                   f"a GPU); the first step's progress line gives this machine's estimate", file=sys.stderr)
     settings = RunSettings(method=args.method, count=args.count, defect=args.defect or "", kind=args.kind or "",
                            scale=args.scale, per_image=args.per_image, seed=args.seed, params=params,
-                           references=args.reference, filter=not args.no_filter)
+                           references=args.reference, filter=not args.no_filter, shard=shard)
     name = check_set_name(args.set_name or default_set_name(args.method, settings.defect, settings.kind, args.seed))
+    if shard.split:  # one GPU per process: "cuda" means cuda:LOCAL_RANK here
+        where = pin_gpu(shard) if args.method != "rules" else "cpu"
+        print(f"{shard.prefix}indices i % {shard.world} == {shard.rank} of {args.count}, on {where}",
+              file=sys.stderr, flush=True)
     ws = open_ws(args)
     made = kept = 0
     failures: list[SampleFailure] = []
+    # only rank 0 draws the rich bar; the others print plain prefixed lines
+    show = ProgressBar(f"{args.product}: {name}") if shard.rank == 0 else RankLines(shard.prefix)
     try:
-        with ProgressBar(f"{args.product}: {name}") as bar:
+        with show as bar:
             for item in generate_set(ws, args.product, name, settings, progress=bar.update):
                 if isinstance(item, SampleFailure):
                     failures.append(item)
@@ -105,11 +134,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
                     continue
                 made += 1
                 kept += item.accepted
+        if shard.split:
+            from ..services.synthetic import get_set
+
+            whole = get_set(ws, args.product, name)
+            print(f"{shard.prefix}set '{name}' now holds {whole.n_samples} of {whole.count} samples"
+                  f"{'' if whole.n_samples >= whole.count else ' (the other processes may still be writing)'}",
+                  file=sys.stderr, flush=True)
     finally:
         ws.close()
     dropped = made - kept
     tail = f", {dropped} dropped by the filter" if dropped else ""
-    print(f"set '{name}' of '{args.product}': {made} new sample(s){tail}, {len(failures)} failed")
+    print(f"{shard.prefix}set '{name}' of '{args.product}': {made} new sample(s){tail}, {len(failures)} failed"
+          + (f" (indices i % {shard.world} == {shard.rank})" if shard.split else ""), flush=True)
+    if shard.rank != 0:
+        return 0
     print(f"review: inspector synth show \"{args.product}\" {name}; "
           f"export: inspector synth export \"{args.product}\" {name} DEST")
     return 0
@@ -246,6 +285,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter (repeatable)")
     p.add_argument("--no-filter", action="store_true", help="keep every sample (no retrieval filter)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--shard", metavar="K/N", help="make only indices i with i %% N == K (run N processes at "
+                   "once); under torchrun or `accelerate launch` the split comes from RANK/WORLD_SIZE")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("generate-bench", help="measure a generation method's samples per second")

@@ -24,12 +24,15 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from ..core.errors import Cancelled, ConflictError, InspectorError, NotFoundError
+from ..core.faults import fault_point
 from ..core.image_io import atomic_write_bytes, encode_png, load_image, load_mask
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from ..storage.models import ReferenceImage, SyntheticSample
 from ..storage.workspace import Workspace
+from ..generate.shards import Shard
 from .products import get_product_row
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,7 @@ class RunSettings:
     params: dict[str, Any] = field(default_factory=dict)
     references: Optional[Sequence[int]] = None  # reference ids to use; None = all
     filter: bool = True  # run the retrieval filter and store its decision
+    shard: Optional["Shard"] = None  # this process's share of the indices (None = all); not in the recipe
 
     def recipe(self) -> dict[str, Any]:
         return {"method": self.method, "defect": self.defect, "kind": self.kind, "scale": self.scale,
@@ -273,6 +277,24 @@ def _start_set(ws: Workspace, product: str, name: str, settings: RunSettings) ->
         pid = p.id
         done = {int((r.parameters or {}).get("index", -1)) for r in _rows(s, pid, name)}
     folder = _set_dir(ws, pid, name)
+    # processes sharing a job: the first creates set.json, the others find it and compare
+    with _set_lock(ws, pid, name):
+        _write_set_json(folder, name, product, settings)
+    return pid, folder, done
+
+
+def _set_lock(ws: Workspace, pid: int, name: str):  # noqa: ANN201 - a filelock.FileLock
+    from filelock import FileLock
+
+    folder = ws.root / ".locks"
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ws.write_error(exc, folder) from None
+    return FileLock(folder / f"synthetic-{pid}-{name}.lock")
+
+
+def _write_set_json(folder: Path, name: str, product: str, settings: RunSettings) -> None:
     stored = _read_set_json(folder)
     recipe = settings.recipe()
     if stored is not None:
@@ -285,7 +307,6 @@ def _start_set(ws: Workspace, product: str, name: str, settings: RunSettings) ->
     if stored is None or settings.count > int(stored.get("count", 0)):
         data["count"] = max(settings.count, int(data.get("count", 0)))
         atomic_write_bytes(folder / "set.json", json.dumps(data, indent=1).encode())
-    return pid, folder, done
 
 
 def generate_set(ws: Workspace, product: str, name: str, settings: RunSettings,
@@ -308,20 +329,23 @@ def generate_set(ws: Workspace, product: str, name: str, settings: RunSettings,
     obj = _object_name(ws, product)
     refs = _load_references(ws, product, settings.references, cancel)
     pid, folder, done = _start_set(ws, product, name, settings)
-    todo = [i for i in range(settings.count) if i not in done]
+    shard = settings.shard or Shard()
+    mine = [i for i in range(settings.count) if shard.owns(i)]
+    done = {i for i in done if shard.owns(i)}
+    todo = [i for i in mine if i not in done]
     filt = None
     if settings.filter and todo:
         from ..generate.filter import RetrievalFilter
 
         filt = RetrievalFilter.fit([r.image for r in refs], settings.params)
-    total = settings.count
+    total = len(mine)
     for n, index in enumerate(todo):
         check_cancel(cancel)
-        report(progress, (len(done) + n) * unit, total * unit, f"sample {index + 1} of {total}")
+        report(progress, (len(done) + n) * unit, total * unit, f"sample {index + 1} of {settings.count}")
         try:
             ref, sample = make_one(refs, settings, words, index, region, cancel,
                                    _steps(progress if unit > 1 else None, len(done) + n, total,
-                                          f"sample {index + 1} of {total}"), obj)
+                                          f"sample {index + 1} of {settings.count}"), obj)
         except Cancelled:
             raise
         except (InspectorError, ValueError, ArithmeticError) as exc:
@@ -333,19 +357,29 @@ def generate_set(ws: Workspace, product: str, name: str, settings: RunSettings,
         img_path, mask_path = folder / f"{index:05d}.png", folder / f"{index:05d}_mask.png"
         atomic_write_bytes(mask_path, encode_png(sample.mask.astype(np.uint8) * 255))
         atomic_write_bytes(img_path, encode_png(sample.image))
+        fault_point("synth.after_files", img_path)
         params = {"set": name, "index": index, "recipe": sample.recipe, "reference": ref.sha256,
                   "filter": decision}
-        with ws.session() as s:
-            row = SyntheticSample(product_id=pid, image_path=ws.rel_path(img_path),
-                                  mask_path=ws.rel_path(mask_path), method=spec.id,
-                                  prompt=sample.recipe.get("prompt", ""), parameters=params,
-                                  filter_score=decision.get("similarity"),
-                                  accepted=bool(decision.get("keep", True)))
-            s.add(row)
-            s.flush()
-            info = _info(row, ws, product)
+        try:
+            info = _store_row(ws, product, pid, spec.id, img_path, mask_path, sample, params, decision)
+        except DBAPIError as exc:  # busy past the wait (another process holds the database), full disk
+            raise ws.database_error(exc, f"sample {index} has no row (rerun the same command to resume)") from None
         yield info
     report(progress, total * unit, total * unit, f"set '{name}': {total} samples")
+
+
+def _store_row(ws: Workspace, product: str, pid: int, method: str, img_path: Path, mask_path: Path,
+               sample, params: dict, decision: dict) -> SampleInfo:  # noqa: ANN001
+    """The sample's row, after its files; BEGIN IMMEDIATE waits while other processes write."""
+    with ws.write_session() as s:
+        row = SyntheticSample(product_id=pid, image_path=ws.rel_path(img_path),
+                              mask_path=ws.rel_path(mask_path), method=method,
+                              prompt=sample.recipe.get("prompt", ""), parameters=params,
+                              filter_score=decision.get("similarity"),
+                              accepted=bool(decision.get("keep", True)))
+        s.add(row)
+        s.flush()
+        return _info(row, ws, product)
 
 
 # ------------------------------------------------------------------------------------ reviewing
