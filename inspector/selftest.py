@@ -83,26 +83,10 @@ def _database(tmp: Path) -> None:
 
 
 def _gui(tmp: Path) -> None:
-    """The main window, built offscreen on a first run: the welcome page with the demo button."""
-    from PySide6.QtWidgets import QApplication
+    """The main window, built offscreen on a first run (Qt stays inside inspector.gui)."""
+    from .gui.selftest_window import check_first_window
 
-    from .gui.app import create_window
-
-    app = QApplication.instance() or QApplication(["inspector"])
-    window = create_window(settings_file=tmp / "settings.ini")
-    try:
-        if window.stack.currentWidget() is not window.welcome:
-            raise AssertionError("the first run does not show the welcome page")
-        if window.welcome.demo_button.text() != "Open demo workspace":
-            raise AssertionError("the welcome page has no 'Open demo workspace' button")
-        window.show()
-        app.processEvents()
-        if window.grab().isNull():
-            raise AssertionError("the main window does not render")
-    finally:
-        window.close()
-        window.deleteLater()
-        app.processEvents()
+    check_first_window(tmp / "settings.ini")
 
 
 def _open_clip(tmp: Path) -> None:

@@ -111,10 +111,12 @@ class MqttPublisher:
             self.inbox_dropped += 1
         self._wake.set()
 
-    def set_state(self, state: str, reason: str = "") -> None:
+    def set_state(self, state: str, reason: str = "") -> Optional[object]:
+        """Publish the retained state; returns paho's message info (None when not connected)."""
         self.state = state
         if self._client is not None and self._connected.is_set():
-            self._client.publish(self.status_topic, state, qos=1, retain=True)
+            return self._client.publish(self.status_topic, state, qos=1, retain=True)
+        return None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -145,15 +147,19 @@ class MqttPublisher:
     def stop(self, flush_s: float = 3.0) -> int:
         """Publish "stopped", deliver what the spool holds for up to `flush_s` s, disconnect.
         Returns how many messages stay in the spool for the next start."""
-        self.set_state("stopped")
+        stopped = self.set_state("stopped")
         self._flush_deadline = time.monotonic() + flush_s
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(flush_s + 5)
         if self._client is not None:
-            if self._connected.is_set():
-                self._client.disconnect()  # a clean disconnect: no last will
+            if stopped is not None:  # "stopped" acknowledged before we go, so no will replaces it
+                try:
+                    stopped.wait_for_publish(timeout=2.0)
+                except (RuntimeError, ValueError):
+                    pass
+            self._client.disconnect()  # a clean disconnect: no last will (harmless when offline)
             self._client.loop_stop()
             self._client = None
         left = len(self.spool)
