@@ -14,6 +14,7 @@ good image's, exactly (as Anomagic and NSA paste back).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -180,9 +181,13 @@ def _paint(pipe, image: np.ndarray, mask: np.ndarray, prompt: str, p: InpaintPar
     img = Image.fromarray(cv2.resize(image, (p.size, p.size), interpolation=cv2.INTER_AREA))
     m = Image.fromarray(cv2.resize(mask.astype(np.uint8) * 255, (p.size, p.size), interpolation=cv2.INTER_NEAREST))
     total = max(1, int(p.steps * p.strength))
+    began = time.perf_counter()
 
     def on_step(_pipe, i, _t, kwargs):  # noqa: ANN001, ANN202
-        report(progress, i + 1, total, f"inpaint {label}step {i + 1} of {total}")
+        msg = f"inpaint {label}step {i + 1} of {total}"
+        if i == 0:  # this machine's estimate, as the CPU warning promises
+            msg += f" (about {(time.perf_counter() - began) * total / 60:.1f} min per sample on {_pipe.device})"
+        report(progress, i + 1, total, msg)
         check_cancel(cancel)  # raises Cancelled between steps; nothing is written yet
         return kwargs
 

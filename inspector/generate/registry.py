@@ -75,7 +75,7 @@ def _inpaint_availability(**params: object) -> Availability:
 
 def _inpaint_spec() -> MethodSpec:
     return MethodSpec(
-        id="inpaint", title="Prompt inpainting (SD 1.5 Inpainting)",
+        id="inpaint", title="Inpainting (SD 1.5)",
         description="Anomagic style: the drawn (or sampled) region of the good image repainted with "
                     "'a photo of a [object] with a [defect]', optional LoRA; kept only when the change sits "
                     "inside the mask (else the next seed, 3 tries). Seconds per image on a GPU, minutes on a CPU.",
