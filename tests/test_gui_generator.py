@@ -115,3 +115,11 @@ def test_empty_product_teaches(qtbot, make_window, tmp_path):
     w = make_window(tmp_path / "ws")
     tab = w.tab_widgets["generator"]
     assert tab.stack.currentWidget() is tab.empty
+
+
+def test_inpainting_is_listed_with_its_availability(make_window, product_ws):
+    w, tab = _tab(make_window, product_ws)
+    k = tab.method.findData("inpaint")
+    item = tab.method.model().item(k)
+    assert k > 0 and not item.isEnabled() and "unavailable" in tab.method.itemText(k)  # no weights here
+    assert "sd15-inpainting" in item.toolTip() and "inspector models import" in item.toolTip()

@@ -273,7 +273,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="make synthetic defects of a product into a set (resumable)")
     p.add_argument("product")
-    p.add_argument("--method", default="rules", help="rules (default) or cut (see `inspector synth methods`)")
+    p.add_argument("--method", default="rules", help="rules (default), cut or inpaint (see `inspector synth methods`)")
     p.add_argument("--count", type=_positive, default=20, help="samples in the set (default 20)")
     p.add_argument("--defect", metavar="WORD", help="defect word (default: cycle through the product's words)")
     p.add_argument("--kind", help="rule-based kind, overriding the word (scratch, dent, poisson, ...)")

@@ -1,7 +1,6 @@
 """The one list of generation methods, each with its availability (and the fix when absent).
 
-Each method's availability looks for its weights in the models folder (prompt inpainting is
-not in this version).
+Each method's availability looks for its weights in the models folder.
 """
 
 from __future__ import annotations
@@ -61,9 +60,33 @@ def _cut_spec() -> MethodSpec:
         reports_steps=True)
 
 
+def _inpaint_generate(image: np.ndarray, foreground: Optional[np.ndarray], defect: DefectSpec, seed: int,
+                      context: GenerationContext) -> Sample:
+    from .inpaint import generate_inpaint
+
+    return generate_inpaint(image, foreground, defect, seed, context)
+
+
+def _inpaint_availability(**params: object) -> Availability:
+    from .inpaint import availability
+
+    return availability(**params)
+
+
+def _inpaint_spec() -> MethodSpec:
+    return MethodSpec(
+        id="inpaint", title="Inpainting (SD 1.5)",
+        description="Anomagic style: the drawn (or sampled) region of the good image repainted with "
+                    "'a photo of a [object] with a [defect]', optional LoRA; kept only when the change sits "
+                    "inside the mask (else the next seed, 3 tries). Seconds per image on a GPU, minutes on a CPU.",
+        version="inpaint-1", availability=_inpaint_availability, generate=_inpaint_generate,
+        defaults={"steps": 50, "guidance": 7.5, "size": 512, "retries": 3, "model": "sd15-inpainting", "lora": ""},
+        reports_steps=True)
+
+
 def methods() -> list[MethodSpec]:
     """All registered methods, in the order the GUI and CLI list them."""
-    return [_rules_spec(), _cut_spec()]
+    return [_rules_spec(), _cut_spec(), _inpaint_spec()]
 
 
 def get_method(method_id: str, params: Optional[dict] = None) -> MethodSpec:
