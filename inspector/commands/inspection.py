@@ -33,9 +33,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                        actor=actor)
     c = det.calibration
     info = product_svc.get_product(ws, args.product)
-    version = info.state_version
-    print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{shown(info.name)}'; "
-          f"saved as fitted state v{version}")
+    draft = engine_state.draft_version(ws, info)
+    if draft is None:
+        print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{shown(info.name)}'; "
+              f"saved as fitted state v{info.state_version} and published (the product had no published "
+              "state, so inspection uses it now)")
+    else:
+        print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{shown(info.name)}'; "
+              f"saved as DRAFT v{draft} — inspection still uses the published v{info.state_version} until "
+              f"`inspector publish \"{shown(info.name)}\"`")
     print(f"threshold {c.threshold:.4f} for a {c.target_frr:.1%} false-reject target "
           f"({len(c.good_scores)} held-out good scores, method {c.method})")
     if c.synthetic_recall is not None:
@@ -64,6 +70,23 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     ws = open_ws(args)
     cal = engine_state.set_target_frr(ws, args.product, args.frr / 100.0, actor=engineer(ws))
     print(f"threshold {cal.threshold:.4f} for a {cal.target_frr:.1%} false-reject target")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ..services import engine_state
+    from ..services import products as product_svc
+
+    from .roles import engineer
+
+    ws = open_ws(args)
+    info = product_svc.get_product(ws, args.product)
+    engine_state.require_draft(ws, info)  # refused before the password is asked
+    old = info.state_version
+    version = engine_state.publish_draft(ws, args.product, actor=engineer(ws))
+    info = product_svc.get_product(ws, args.product)
+    print(f"published v{version} of '{shown(info.name)}' (was v{old}); threshold {info.threshold:.4f} — "
+          "inspection, Live and serve use it from the next part")
     return 0
 
 
@@ -122,6 +145,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", help="switch the product to this engine")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("publish", help="publish the product's draft: inspection uses it from now on")
+    p.add_argument("product")
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("threshold", help="set the false-reject target and move the threshold")
     p.add_argument("product")
