@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from fault_tools import fitted_workspace, run_cli  # noqa: F401 - fixture
+from fault_tools import fitted_workspace  # noqa: F401 - fixture
+from fault_tools import run_cli_here as run_cli
 
 from inspector.services import audit as audit_svc
 from inspector.services import roles as roles_svc
