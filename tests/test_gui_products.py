@@ -46,7 +46,7 @@ def test_create_add_references_fit_and_move_threshold(qtbot, make_window, demo_d
                                           tab.grid.view.selectionModel().SelectionFlag.Select)
     tab.remove_selected()
     assert tab.grid.model.rowCount() == 9
-    assert "refit needed" in w.product_state.text()
+    assert "draft pending" in w.product_state.text()  # published v1 stays in use (no silent refit)
 
 
 def test_rename_and_delete_needs_the_typed_name(qtbot, make_window, product_ws):

@@ -1,0 +1,56 @@
+"""Products tab, published recipes (issue 10 items 7 and 11): after a reference changes the
+tab says "draft pending"; a fit makes a draft shown beside the published one; Publish asks
+first, then switches what inspections use and writes an audit row."""
+
+from __future__ import annotations
+
+from test_gui_fixtures import *  # noqa: F401,F403 - shared GUI fixtures and helpers
+
+
+def test_draft_panel_beside_published_and_publish_button(qtbot, make_window, fitted_ws):
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from inspector.services.audit import list_audit
+    from inspector.services.inspect import detector_for
+    from inspector.services.products import get_product
+
+    w = make_window(fitted_ws)
+    tab = w.tab_widgets["products"]
+    ws = w.state.workspace
+    assert tab.recipe.isVisible() and not tab.recipe.publish_button.isVisible()
+    assert "Published" in tab.recipe.table.text() and "Draft" not in tab.recipe.table.text()
+    published = get_product(ws, "washer")
+
+    # removing a reference: no refit anywhere, the panel and the header say draft pending
+    tab.grid.view.selectionModel().select(tab.grid.model.index(0),
+                                          tab.grid.view.selectionModel().SelectionFlag.Select)
+    tab.remove_selected()
+    assert "Draft pending" in tab.recipe.note.text() and "draft pending" in w.product_state.text()
+    det, note = detector_for(ws, "washer")
+    assert note.startswith("draft pending: references changed since v1 was published")
+    assert det.calibration.threshold == published.threshold
+    assert get_product(ws, "washer").state_version == 1
+
+    tab.fit()
+    wait_until(qtbot, lambda: not tab.fit_progress.busy(), 120)
+    assert get_product(ws, "washer").state_version == 1  # a draft, not published
+    wait_until(qtbot, lambda: "Draft" in tab.recipe.table.text(), 10)
+    assert tab.recipe.draft["version"] == 2 and tab.recipe.published["version"] == 1
+    assert "v1" in tab.recipe.table.text() and "v2" in tab.recipe.table.text()
+    assert "Held-out good scores" in tab.recipe.table.text() and "Synthetic recall" in tab.recipe.table.text()
+    assert tab.recipe.publish_button.isVisible() and tab.recipe.publish_button.isEnabled()
+
+    # Publish asks first (Cancel changes nothing), then OK publishes
+    tab.recipe.publish_button.click()
+    box = next(b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible())
+    assert "expected false rejects" in box.text() and "v2" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert get_product(ws, "washer").state_version == 1
+    tab.recipe.publish_button.click()
+    box = next(b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible())
+    box.button(QMessageBox.StandardButton.Ok).click()
+    wait_until(qtbot, lambda: get_product(ws, "washer").state_version == 2, 10)
+    assert not tab.recipe.publish_button.isVisible() and "draft pending" not in w.product_state.text()
+    assert any(a.what == "recipe published" and a.new_value == "2" for a in list_audit(ws, "washer"))
+    det, note = detector_for(ws, "washer")
+    assert note == "" and det.calibration.threshold == get_product(ws, "washer").threshold
