@@ -36,6 +36,7 @@ def test_create_add_references_fit_and_move_threshold(qtbot, make_window, demo_d
     # a more lenient target moves the threshold down; saved after the slider settles
     before = info.threshold
     tab.threshold.slider.setValue(tab.threshold.slider.maximum())
+    tab.threshold._commit()  # Apply confirmed (the dialog itself: tests/test_gui_publish.py)
     wait_until(qtbot, lambda: get_product(w.state.workspace, "bracket").target_frr == 0.2, 10)
     after = get_product(w.state.workspace, "bracket").threshold
     assert after < before

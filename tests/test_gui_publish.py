@@ -54,3 +54,47 @@ def test_draft_panel_beside_published_and_publish_button(qtbot, make_window, fit
     assert any(a.what == "recipe published" and a.new_value == "2" for a in list_audit(ws, "washer"))
     det, note = detector_for(ws, "washer")
     assert note == "" and det.calibration.threshold == get_product(ws, "washer").threshold
+
+
+def test_threshold_waits_for_apply_with_confirmation_typed_value_and_focus(qtbot, make_window, fitted_ws):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from inspector.services.products import get_product
+
+    w = make_window(fitted_ws)
+    tab = w.tab_widgets["products"]
+    ws = w.state.workspace
+    panel = tab.threshold
+    before = get_product(ws, "washer")
+    labels = [lab.text() for lab in panel.findChildren(type(panel.expected))]
+    assert "fewer false\nrejects" in labels and "fewer missed\ndefects" in labels
+    assert panel.slider.focusPolicy() == Qt.FocusPolicy.ClickFocus
+    assert not panel.frr_input.keyboardTracking()
+
+    # keys without focus do nothing (the End key was one press from moving the production threshold)
+    value = panel.slider.value()
+    tab.fit_button.setFocus()
+    for _ in range(80):  # Tab through the whole window: the slider never takes the keys
+        assert QApplication.focusWidget() is not panel.slider
+        w.focusNextChild()
+        qtbot.keyClick(QApplication.focusWidget() or w, Qt.Key.Key_End) \
+            if QApplication.focusWidget() is panel.slider else None
+    assert panel.slider.value() == value
+
+    # a typed value previews but changes nothing until Apply is confirmed
+    panel.frr_input.setValue(5.0)
+    assert abs(panel.pending - 0.05) < 1e-9 and panel.apply_button.isEnabled()
+    assert panel.slider.value() == 6  # nearest step, 5 %
+    qtbot.wait(600)  # the old slider saved itself after 400 ms
+    assert get_product(ws, "washer").target_frr == before.target_frr
+    panel.apply_button.click()
+    box = next(b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible())
+    assert "Expected false-reject rate: about 5.0%" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert get_product(ws, "washer").target_frr == before.target_frr
+    panel.apply_button.click()
+    box = next(b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible())
+    box.button(QMessageBox.StandardButton.Ok).click()
+    wait_until(qtbot, lambda: abs(get_product(ws, "washer").target_frr - 0.05) < 1e-9, 10)
+    assert get_product(ws, "washer").threshold < before.threshold
