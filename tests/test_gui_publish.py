@@ -98,3 +98,45 @@ def test_threshold_waits_for_apply_with_confirmation_typed_value_and_focus(qtbot
     box.button(QMessageBox.StandardButton.Ok).click()
     wait_until(qtbot, lambda: abs(get_product(ws, "washer").target_frr - 0.05) < 1e-9, 10)
     assert get_product(ws, "washer").threshold < before.threshold
+
+
+def test_recheck_band_gives_an_amber_recheck_verdict(qtbot, make_window, fitted_ws, demo_data, capsys):
+    from inspector.cli import main
+    from inspector.gui.widgets.verdict_banner import STYLES, VerdictBanner
+    from inspector.services import engine_state
+    from inspector.services.inspect import detector_for
+    from inspector.storage.workspace import open_workspace
+
+    ws = open_workspace(fitted_ws)
+    det, _ = detector_for(ws, "washer")
+    thr = det.calibration.threshold
+    assert det.verdict(thr * 1.01) == "NG" and det.verdict(thr * 0.99) == "OK"  # default: off
+    engine_state.set_recheck_band(ws, "washer", 0.05)
+    det, note = detector_for(ws, "washer")
+    assert note == ""  # a verdict setting: no draft, no refit
+    assert det.verdict(thr * 1.01) == "RECHECK" and det.verdict(thr * 0.99) == "RECHECK"
+    assert det.verdict(thr * 1.06) == "NG" and det.verdict(thr * 0.94) == "OK"
+    assert "recheck_band" not in engine_state.engine_settings(engine_state.product_svc.get_product(ws, "washer"))
+    # a band wide enough that every test image is borderline: counted as its own category, not NG
+    engine_state.set_recheck_band(ws, "washer", 0.5)
+    det, _ = detector_for(ws, "washer")
+    scores = [det.predict(__import__("inspector.core.image_io", fromlist=["x"]).load_image(p)).score
+              for p in sorted((demo_data / "test" / "good").iterdir())]
+    in_band = sum(abs(s - thr) < 0.5 * abs(thr) for s in scores)
+    assert in_band > 0, (scores, thr)  # the band must catch something for the counts to mean anything
+    ws.close()
+    code = main(["-w", str(fitted_ws), "inspect", "washer", str(demo_data / "test" / "good"), "--fail-on-ng",
+                 "--no-record"])
+    out = capsys.readouterr().out
+    assert f", {in_band} RECHECK" in out if in_band else "RECHECK" not in out
+    assert out.count("RECHECK  ") == in_band
+    ng = sum(s >= thr * 1.5 for s in scores)
+    assert code == (2 if ng else 0)  # RECHECK alone never fails --fail-on-ng
+    with __import__("pytest").raises(Exception, match="between 0 and 0.5"):
+        engine_state.set_recheck_band(open_workspace(fitted_ws), "washer", 0.9)
+
+    banner = VerdictBanner()
+    qtbot.addWidget(banner)
+    banner.show_verdict("RECHECK", thr, thr)
+    assert banner.state == "RECHECK" and banner.text().startswith("? RECHECK")
+    assert STYLES["RECHECK"][0] not in (STYLES["OK"][0], STYLES["NG"][0])

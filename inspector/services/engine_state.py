@@ -251,9 +251,38 @@ def draft_pending_note(ws: Workspace, product: str) -> str:
     return ""
 
 
+RECHECK_KEY = "recheck_band"  # a verdict setting kept with the engine settings, never given to an engine
+RECHECK_MAX = 0.5
+
+
+def recheck_band(info: ProductInfo) -> float:
+    """The product's recheck band (fraction of the threshold; 0 = off)."""
+    try:
+        return min(max(float(info.engine_settings.get(RECHECK_KEY, 0.0)), 0.0), RECHECK_MAX)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def set_recheck_band(ws: Workspace, product: str, band: float, actor: Optional[Actor] = None) -> ProductInfo:
+    """Set the recheck band (0 .. 0.5 of the threshold; 0 turns it off); audited as a setting."""
+    try:
+        band = float(band)
+    except (TypeError, ValueError):
+        band = float("nan")
+    if not 0.0 <= band <= RECHECK_MAX:  # also refuses NaN
+        raise InspectorError(f"the recheck band must be between 0 and {RECHECK_MAX:g} (a fraction of the "
+                             "threshold, e.g. 0.05 for ± 5 %; 0 turns it off) — nothing was changed")
+    info = product_svc.get_product(ws, product)
+    settings = {k: v for k, v in info.engine_settings.items() if k != RECHECK_KEY}
+    if band:
+        settings[RECHECK_KEY] = band
+    return product_svc.update_product(ws, product, actor=actor, engine_settings=settings)
+
+
 def engine_settings(info: ProductInfo) -> dict:
     """What an engine is made with: the product's engine settings plus its object, tags and words."""
-    return {**info.engine_settings, "object_name": info.tags.get("object", info.name),
+    settings = {k: v for k, v in info.engine_settings.items() if k != RECHECK_KEY}
+    return {**settings, "object_name": info.tags.get("object", info.name),
             "tags": dict(info.tags), "defect_words": info.defect_words}
 
 
@@ -280,6 +309,7 @@ def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
     key = (str(ws.root), product, info.state_version, device)
     with _cache_lock:
         if key in _cache:
+            _cache[key].recheck_band = recheck_band(info)  # a verdict setting: no refit, applies at once
             return _cache[key]
     folder = ws.abs_path(info.state_path)
     try:
@@ -293,6 +323,7 @@ def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
     if info.threshold is not None and info.threshold != calibration.threshold:
         calibration.threshold = info.threshold  # the engineer moved the threshold by hand
     detector = spec.build_detector(model, calibration)
+    detector.recheck_band = recheck_band(info)
     with _cache_lock:
         _cache[key] = detector
     return detector
