@@ -167,6 +167,9 @@ class ProductsTab(QWidget):
             in_use, version = fitted.split(" · ")[:2]
             self.fit_status.setText(f"<b>Inspections still use {in_use} ({version})</b>: fit to switch "
                                     f"to {fitted.rsplit('to switch to ', 1)[1]}.")
+        elif "waits for Publish" in fitted:
+            self.fit_status.setText("<b>Inspections use the published version</b>: check the draft below, "
+                                    "then publish it.")
         elif "refit needed" in fitted or "not fitted" in fitted or "draft pending" in fitted:
             self.fit_status.setText(f"<b>{fitted.split(' · ', 1)[1].capitalize()}</b>: fit to use the "
                                     f"current {len(refs)} reference(s).")
