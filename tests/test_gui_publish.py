@@ -101,7 +101,10 @@ def test_threshold_waits_for_apply_with_confirmation_typed_value_and_focus(qtbot
 
 
 def test_recheck_band_gives_an_amber_recheck_verdict(qtbot, make_window, fitted_ws, demo_data, capsys):
+    import pytest
+
     from inspector.cli import main
+    from inspector.core.image_io import load_image
     from inspector.gui.widgets.verdict_banner import STYLES, VerdictBanner
     from inspector.services import engine_state
     from inspector.services.inspect import detector_for
@@ -120,7 +123,7 @@ def test_recheck_band_gives_an_amber_recheck_verdict(qtbot, make_window, fitted_
     # a band wide enough that every test image is borderline: counted as its own category, not NG
     engine_state.set_recheck_band(ws, "washer", 0.5)
     det, _ = detector_for(ws, "washer")
-    scores = [det.predict(__import__("inspector.core.image_io", fromlist=["x"]).load_image(p)).score
+    scores = [det.predict(load_image(p)).score
               for p in sorted((demo_data / "test" / "good").iterdir())]
     in_band = sum(abs(s - thr) < 0.5 * abs(thr) for s in scores)
     assert in_band > 0, (scores, thr)  # the band must catch something for the counts to mean anything
@@ -132,7 +135,7 @@ def test_recheck_band_gives_an_amber_recheck_verdict(qtbot, make_window, fitted_
     assert out.count("RECHECK  ") == in_band
     ng = sum(s >= thr * 1.5 for s in scores)
     assert code == (2 if ng else 0)  # RECHECK alone never fails --fail-on-ng
-    with __import__("pytest").raises(Exception, match="between 0 and 0.5"):
+    with pytest.raises(Exception, match="between 0 and 0.5"):
         engine_state.set_recheck_band(open_workspace(fitted_ws), "washer", 0.9)
 
     banner = VerdictBanner()
