@@ -122,7 +122,7 @@ def rows_have_files(root: Path) -> int:
 
 def leftovers(root: Path) -> list[str]:
     """Temp files/folders (in .tmp/ or anywhere under products/) and state versions above the
-    one their product's row names."""
+    one their product's row names, except a draft committed by state/DRAFT naming it."""
     found = [p.relative_to(root).as_posix() for p in (root / "products").rglob(".tmp-*")]
     found += [p.relative_to(root).as_posix() for p in (root / ".tmp").glob("*")]
     con = sqlite3.connect(root / "inspector.db")
@@ -133,6 +133,9 @@ def leftovers(root: Path) -> list[str]:
         con.close()
     for state in (root / "products").glob("*/state/v*"):
         pid = int(state.parent.parent.name)
+        draft = state.parent / "DRAFT"
+        if draft.is_file() and draft.read_text().strip() == state.name[1:]:
+            continue  # a committed draft (services/engine_state.py)
         if state.relative_to(root).as_posix() not in states and int(state.name[1:]) > versions.get(pid, 0):
             found.append(state.relative_to(root).as_posix())
     return found
@@ -159,7 +162,7 @@ def fitted_workspace(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
     return make_fitted_workspace(tmp_path / "ws", src, monkeypatch), src
 
 
-def run_cli(capsys, root, *args):  # noqa: ANN001, ANN201
+def run_cli_here(capsys, root, *args):  # noqa: ANN001, ANN201
     """`inspector -w ROOT ARGS` in-process: (exit code, stdout, stderr)."""
     from inspector.cli import main
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fault_tools import fitted_workspace, register_meandiff, run_cli
+from fault_tools import fitted_workspace, register_meandiff
+from fault_tools import run_cli_here as run_cli  # in-process (the name run_cli is the subprocess one)
 from helpers import tree_snapshot
 
 from inspector.core.errors import InspectorError

@@ -36,6 +36,7 @@ def test_create_add_references_fit_and_move_threshold(qtbot, make_window, demo_d
     # a more lenient target moves the threshold down; saved after the slider settles
     before = info.threshold
     tab.threshold.slider.setValue(tab.threshold.slider.maximum())
+    tab.threshold._commit()  # Apply confirmed (the dialog itself: tests/test_gui_publish.py)
     wait_until(qtbot, lambda: get_product(w.state.workspace, "bracket").target_frr == 0.2, 10)
     after = get_product(w.state.workspace, "bracket").threshold
     assert after < before
@@ -46,7 +47,7 @@ def test_create_add_references_fit_and_move_threshold(qtbot, make_window, demo_d
                                           tab.grid.view.selectionModel().SelectionFlag.Select)
     tab.remove_selected()
     assert tab.grid.model.rowCount() == 9
-    assert "refit needed" in w.product_state.text()
+    assert "draft pending" in w.product_state.text()  # published v1 stays in use (no silent refit)
 
 
 def test_rename_and_delete_needs_the_typed_name(qtbot, make_window, product_ws):

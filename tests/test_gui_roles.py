@@ -72,6 +72,7 @@ def test_operator_locked_engineer_unlocks_after_the_password(qtbot, make_window,
     assert w.tab_widgets["settings"].isEnabled()
 
     tab.threshold.slider.setValue(tab.threshold.slider.maximum())
+    tab.threshold._commit()  # Apply confirmed (the dialog itself: tests/test_gui_publish.py)
     wait_until(qtbot, lambda: get_product(ws, "washer").target_frr == 0.2, 10)
     assert get_product(ws, "washer").threshold < before.threshold
     tab.save_fields({"description": "washer M8, zinc plated"})

@@ -190,7 +190,7 @@ def test_serve_never_refits_and_says_when_references_changed(ws_dir, tmp_path, c
     code, out, err = cli("serve", "p", "--source", f"replay:{folder}", "--device", "cpu",
                          workspace=ws_dir)
     assert code == 0, err
-    assert f"serving v{version} — fit it again" in err
+    assert f"serving v{version}; draft pending" in err
     ws = open_workspace(ws_dir)
     assert get_product(ws, "p").state_version == version  # not refitted
     ws.close()

@@ -33,9 +33,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                        actor=actor)
     c = det.calibration
     info = product_svc.get_product(ws, args.product)
-    version = info.state_version
-    print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{shown(info.name)}'; "
-          f"saved as fitted state v{version}")
+    draft = engine_state.draft_version(ws, info)
+    if draft is None:
+        print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{shown(info.name)}'; "
+              f"saved as fitted state v{info.state_version} and published (the product had no published "
+              "state, so inspection uses it now)")
+    else:
+        print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{shown(info.name)}'; "
+              f"saved as DRAFT v{draft} — inspection still uses the published v{info.state_version} until "
+              f"`inspector publish \"{shown(info.name)}\"`")
     print(f"threshold {c.threshold:.4f} for a {c.target_frr:.1%} false-reject target "
           f"({len(c.good_scores)} held-out good scores, method {c.method})")
     if c.synthetic_recall is not None:
@@ -61,9 +67,37 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 
     from .roles import engineer
 
+    from ..core.errors import InspectorError
+
+    if args.frr is None and args.recheck_band is None:
+        raise InspectorError("nothing to change — give --frr PERCENT and/or --recheck-band FRACTION")
     ws = open_ws(args)
-    cal = engine_state.set_target_frr(ws, args.product, args.frr / 100.0, actor=engineer(ws))
-    print(f"threshold {cal.threshold:.4f} for a {cal.target_frr:.1%} false-reject target")
+    actor = engineer(ws)
+    if args.recheck_band is not None:
+        info = engine_state.set_recheck_band(ws, args.product, args.recheck_band, actor=actor)
+        band = engine_state.recheck_band(info)
+        print(f"recheck band ± {band:.0%} of the threshold (scores that close give RECHECK, not OK or NG)"
+              if band else "recheck band off")
+    if args.frr is not None:
+        cal = engine_state.set_target_frr(ws, args.product, args.frr / 100.0, actor=actor)
+        print(f"threshold {cal.threshold:.4f} for a {cal.target_frr:.1%} false-reject target")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ..services import engine_state
+    from ..services import products as product_svc
+
+    from .roles import engineer
+
+    ws = open_ws(args)
+    info = product_svc.get_product(ws, args.product)
+    engine_state.require_draft(ws, info)  # refused before the password is asked
+    old = info.state_version
+    version = engine_state.publish_draft(ws, args.product, actor=engineer(ws))
+    info = product_svc.get_product(ws, args.product)
+    print(f"published v{version} of '{shown(info.name)}' (was v{old}); threshold {info.threshold:.4f} — "
+          "inspection, Live and serve use it from the next part")
     return 0
 
 
@@ -84,7 +118,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         det, note = detector_for(ws, args.product, args.engine, device, progress=progress)
     if note:
         print(note)
-    n = ng = 0
+    n = ng = recheck = 0
     times = []
     skipped = []
     with progress_bar("inspect") as progress:
@@ -99,13 +133,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             r = item.result
             n += 1
             ng += r.is_ng
+            recheck += r.is_recheck
             times.append(r.timings_ms["total"])
             where = f"  {len(r.regions)} region(s)" if r.is_ng else ""
-            print(f"{r.verdict}  {r.score:8.4f}  (thr {r.threshold:.4f})  {r.timings_ms['total']:6.1f} ms  "
+            print(f"{r.verdict:<2}  {r.score:8.4f}  (thr {r.threshold:.4f})  {r.timings_ms['total']:6.1f} ms  "
                   f"{shown(item.path)}{where}")
     times.sort()
     median = f"; median {times[len(times) // 2]:.1f} ms/image" if times else ""
-    print(f"{n} image(s): {n - ng} OK, {ng} NG ({ng / max(n, 1):.1%}){median}"
+    print(f"{n} image(s): {n - ng - recheck} OK, {ng} NG ({ng / max(n, 1):.1%})"
+          + (f", {recheck} RECHECK" if recheck else "") + median
           + ("" if args.no_record or not n else "; recorded in history")
           + (f"; {len(skipped)} skipped (unreadable, listed above)" if skipped else ""))
     if skipped and not n:
@@ -113,7 +149,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"error: none of the {len(skipped)} image(s) could be read ({reasons}) — "
               "check the files and try again", file=sys.stderr)
         return 1
-    return 2 if (args.fail_on_ng and ng) else 0
+    return 2 if (args.fail_on_ng and ng) else 0  # RECHECK is not NG: a person decides it
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -123,10 +159,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=cmd_fit)
 
+    p = sub.add_parser("publish", help="publish the product's draft: inspection uses it from now on")
+    p.add_argument("product")
+    p.set_defaults(func=cmd_publish)
+
     p = sub.add_parser("threshold", help="set the false-reject target and move the threshold")
     p.add_argument("product")
-    p.add_argument("--frr", type=float, required=True, metavar="PERCENT",
+    p.add_argument("--frr", type=float, metavar="PERCENT",
                    help="expected false-reject rate on good parts, in percent (e.g. 1)")
+    p.add_argument("--recheck-band", type=float, metavar="FRACTION",
+                   help="scores within ± this fraction of the threshold get RECHECK (e.g. 0.05; 0 = off)")
     p.set_defaults(func=cmd_threshold)
 
     p = sub.add_parser("inspect", help="inspect images or folders and record the results")
@@ -136,7 +178,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--save-overlays", metavar="DIR", help="write result overlays as PNGs")
     p.add_argument("--no-record", action="store_true", help="do not store results in history")
-    p.add_argument("--fail-on-ng", action="store_true", help="exit with code 2 when any image is NG")
+    p.add_argument("--fail-on-ng", action="store_true", help="exit with code 2 when any image is NG (RECHECK is not NG)")
     p.add_argument("--station", default="", help="station name stored with each result")
     p.add_argument("--operator", default="", help="operator name stored with each result")
     p.set_defaults(func=cmd_inspect)

@@ -40,11 +40,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..line.pipeline import load_fitted_detector
 
     _, version = load_fitted_detector(ws, args.product, device)  # refuse unknown/unfitted first
-    from ..services.engine_state import is_stale
+    from ..services.engine_state import draft_pending_note
 
-    if is_stale(ws, args.product):  # serve never refits: it says so and runs what was fitted
-        _say(f"note: the references of '{args.product}' changed since fitted state v{version}; "
-             f"serving v{version} — fit it again (`inspector fit {args.product}`) to use them")
+    note = draft_pending_note(ws, args.product)  # serve never refits: it runs the published state
+    if note:
+        _say(f"note: serving v{version}; {note}")
     feed = open_feed(ws, args.source, station, loop=args.loop)
     software = args.trigger == "software" or isinstance(feed, SnapFeed)
     if software and not (args.opcua or args.mqtt):

@@ -63,6 +63,34 @@ def cmd_products_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_recipes(ws, p) -> None:  # noqa: ANN001 - Workspace, ProductInfo
+    """Published and draft side by side: what inspection runs and what waits for `inspector publish`."""
+    from ..services import engine_state
+
+    pub = engine_state.state_summary(ws, p, p.state_version) if p.state_path else None
+    draft_v = engine_state.draft_version(ws, p)
+    draft = engine_state.state_summary(ws, p, draft_v)
+    if pub is None:
+        return
+    cols = [("published", pub)] + ([("draft", draft)] if draft else [])
+
+    def row(label: str, fmt) -> None:  # noqa: ANN001
+        print(f"  {label:<18}" + "".join(f"{fmt(c):<22}" for _, c in cols))
+
+    print("recipe:")
+    print(f"  {'':<18}" + "".join(f"{name:<22}" for name, _ in cols))
+    row("version", lambda c: f"v{c['version']}")
+    row("engine", lambda c: shown(c["engine"]))
+    row("threshold", lambda c: f"{c['threshold']:.4f}")
+    row("false-reject target", lambda c: f"{c['target_frr']:.1%}")
+    row("held-out scores", lambda c: str(c["good_scores"]))
+    row("synthetic recall", lambda c: "-" if c["synthetic_recall"] is None else f"{c['synthetic_recall']:.0%}")
+    row("fitted at", lambda c: c["fitted_at"] or "-")
+    note = engine_state.draft_pending_note(ws, p.name)
+    if note:
+        print(f"  {note}")
+
+
 def cmd_products_show(args: argparse.Namespace) -> int:
     ws = open_ws(args)
     p = product_svc.get_product(ws, args.name)
@@ -73,6 +101,7 @@ def cmd_products_show(args: argparse.Namespace) -> int:
     print(f"engine:        {shown(p.engine)}")
     print(f"threshold:     {fmt_threshold(p.threshold)} (target false-reject rate {p.target_frr:.1%})")
     print(f"fitted state:  {'v%d' % p.state_version if p.state_path else 'not fitted'}")
+    _print_recipes(ws, p)
     print(f"references:    {p.n_references}")
     for r in ref_svc.list_references(ws, args.name):
         print(f"  #{r.id:<5} {r.width}x{r.height}  {shown(r.original_name)}  ->  {r.path}")

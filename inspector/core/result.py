@@ -30,7 +30,8 @@ class InspectionResult:
     anomaly_map: float32 (H, W) at input resolution, normalised by the product's good-image
         statistics so 1.0 is the pixel threshold and good images stay well below it.
     mask: bool (H, W), anomaly_map >= 1.0.
-    threshold: the image threshold the verdict used; verdict is "NG" when score >= threshold.
+    threshold: the image threshold the verdict used; verdict is "NG" when score >= threshold,
+        "RECHECK" inside the product's recheck band around it (borderline; not NG: `is_ng` False).
     timings_ms: named stage durations in milliseconds (at least "total").
     """
 
@@ -48,3 +49,7 @@ class InspectionResult:
     @property
     def is_ng(self) -> bool:
         return self.verdict == "NG"
+
+    @property
+    def is_recheck(self) -> bool:
+        return self.verdict == "RECHECK"

@@ -65,13 +65,28 @@ def regions_from_mask(mask: np.ndarray, norm_map: np.ndarray, label: str) -> lis
     return regions
 
 
+RECHECK = "RECHECK"  # the third verdict: a borderline part for a person to look at (not NG)
+
+
 class Detector:
-    """Calibrated detector of one product. Thread-safe for predict if the model is."""
+    """Calibrated detector of one product. Thread-safe for predict if the model is.
+
+    recheck_band: a fraction of the threshold (0 = off); a score within ± that much of the
+    threshold gets the verdict RECHECK instead of OK or NG (regions as the plain verdict's).
+    """
 
     def __init__(self, model: ScoreModel, calibration: Calibration, region_label: str = "anomaly") -> None:
         self.model = model
         self.calibration = calibration
         self.region_label = region_label
+        self.recheck_band = 0.0
+
+    def verdict(self, score: float) -> str:
+        """OK / NG / RECHECK for an image score: the one place a verdict is decided."""
+        thr = self.calibration.threshold
+        if self.recheck_band > 0 and abs(score - thr) < self.recheck_band * abs(thr):
+            return RECHECK
+        return "NG" if score >= thr else "OK"
 
     @property
     def threshold(self) -> float:
@@ -93,7 +108,7 @@ class Detector:
             regions = regions_from_mask(mask, norm, self.region_label)
         post_ms = (time.perf_counter() - t0) * 1e3
         return InspectionResult(score=float(score), anomaly_map=norm, mask=mask, regions=regions,
-                                verdict="NG" if ng else "OK", threshold=self.calibration.threshold,
+                                verdict=self.verdict(float(score)), threshold=self.calibration.threshold,
                                 engine_id=self.model.engine_id, engine_version=self.model.version,
                                 timings_ms={"score": score_ms, "post": post_ms, "total": score_ms + post_ms})
 

@@ -134,7 +134,7 @@ class AppState(QObject):
     def fitted_text(self, info: Optional[ProductInfo] = None) -> str:
         """What inspections use now: "Standalone (no weights) · fitted v3" / "… · not fitted" /
         "… · refit needed (…)"; the engine named is the fitted state's, not only the recipe's."""
-        from ..services.engine_state import is_stale
+        from ..services.engine_state import draft_version, is_stale
 
         info = info or self.product_info()
         if info is None or self.workspace is None:
@@ -151,8 +151,12 @@ class AppState(QObject):
             stale = is_stale(self.workspace, info.name)
         except InspectorError:
             stale = True
+        draft = draft_version(self.workspace, info)
+        if draft is not None:
+            return f"{chosen} · fitted v{info.state_version} (published) · draft pending: v{draft} waits for Publish"
         if stale:
-            return f"{chosen} · refit needed (v{info.state_version} predates the current references)"
+            return (f"{chosen} · fitted v{info.state_version} (published) · draft pending: references "
+                    "changed, fit a draft")
         return f"{chosen} · fitted v{info.state_version}"
 
     # --- roles ------------------------------------------------------------------------------------

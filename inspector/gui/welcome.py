@@ -38,7 +38,7 @@ def build_demo_workspace(root: Path, device: str = "cpu", progress: Optional[Pro
                 frac = done / total if total else 0.0
                 report(progress, int((i + frac) * 100), 100 * len(names), f"{name}: {msg}")
 
-            fit_product(ws, name, device=device, progress=sub, cancel=cancel)
+            fit_product(ws, name, device=device, progress=sub, cancel=cancel, publish=True)  # the demo runs at once
         report(progress, 1, 1, "Demo ready")
     except BaseException:
         ws.close()

@@ -3,6 +3,11 @@
 State folder: products/<id>/state/v<N>/ holding the engine's files, calibration.json and
 meta.json. It is written as a temp folder and renamed, then the product row is updated,
 so a restart never refits and a crash never leaves a row pointing at half a state.
+
+Published recipes: the row's state_path/state_version is the PUBLISHED state, the only one
+inspection uses. A fit of a product that already has one writes a DRAFT: state/v<N> above the
+published version, committed by the pointer file state/DRAFT (its number) instead of the row;
+`publish_draft` points the row at it (engineer, audited). No schema change.
 """
 
 from __future__ import annotations
@@ -52,10 +57,30 @@ def _versions_on_disk(state_root: Path) -> list[int]:
         return []
 
 
+DRAFT_POINTER = "DRAFT"  # state/DRAFT holds the draft's version number: the draft's commit
+
+
+def draft_version(ws: Workspace, info: ProductInfo) -> Optional[int]:
+    """The product's committed draft version (above the published one, folder on disk), or None."""
+    state_root = ws.product_dir(info.id) / "state"
+    try:
+        version = int((state_root / DRAFT_POINTER).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if version <= info.state_version or not (state_root / f"v{version}" / "meta.json").is_file():
+        return None  # published since (a crash before the pointer was removed) or gone
+    return version
+
+
 def fit_product(ws: Workspace, product: str, engine: Optional[str] = None, device: str = "cpu",
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
-                lock_timeout_s: float = FIT_LOCK_TIMEOUT_S, actor: Optional[Actor] = None) -> Detector:
+                lock_timeout_s: float = FIT_LOCK_TIMEOUT_S, actor: Optional[Actor] = None,
+                publish: Optional[bool] = None) -> Detector:
     """Fit and calibrate the product's engine on its references; store it as a new version.
+
+    `publish` None: the new version is published only when the product has no published state
+    (a first fit is usable at once); otherwise it is a draft until `publish_draft`. True: publish
+    it now (the demo). Returns the new version's detector (the draft's, for a draft).
 
     One fit of a product runs at a time (a lock file, across processes): a second one waits,
     saying so through `progress`, and refuses after `lock_timeout_s`. The new version number is
@@ -66,14 +91,14 @@ def fit_product(ws: Workspace, product: str, engine: Optional[str] = None, devic
     lock = ws.product_lock(info.id)
     acquire_lock(lock, f"waiting for another fit of '{product}' to finish…", lock_timeout_s, progress, cancel)
     try:
-        return _fit_locked(ws, product, engine, device, progress, cancel, actor)
+        return _fit_locked(ws, product, engine, device, progress, cancel, actor, publish)
     finally:
         lock.release()
 
 
 def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
                 progress: Optional[ProgressFn], cancel: Optional[CancelFn],
-                actor: Optional[Actor] = None) -> Detector:
+                actor: Optional[Actor] = None, publish: Optional[bool] = None) -> Detector:
     info = product_svc.get_product(ws, product)  # again: a fit we waited for changed it
     engine_id = engine or info.engine
     spec = get_engine(engine_id)
@@ -99,7 +124,7 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
         _write_json(tmp / "calibration.json", calibration.to_json())
         _write_json(tmp / "meta.json", {"engine": engine_id, "engine_version": model.version,
                                         "settings": model.settings, "references": [r.sha256 for r in refs],
-                                        "version": version})
+                                        "version": version, "fitted_at": _now()})
         fault_point("state.after_write", tmp)
         os.replace(tmp, final)
     except OSError as exc:
@@ -109,15 +134,26 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fault_point("state.after_rename", final)
-    try:
-        product_svc.update_product(ws, product, actor=actor, engine=engine_id, state_path=ws.rel_path(final),
-                                   state_version=version, threshold=calibration.threshold)
-    except DBAPIError as exc:
-        shutil.rmtree(final, ignore_errors=True)  # never committed: nothing refers to it
-        raise ws.database_error(exc, "the fitted state was not changed") from None
+    if publish is None:
+        publish = not info.state_path
+    if publish:
+        try:
+            product_svc.update_product(ws, product, actor=actor, engine=engine_id, state_path=ws.rel_path(final),
+                                       state_version=version, threshold=calibration.threshold)
+        except DBAPIError as exc:
+            shutil.rmtree(final, ignore_errors=True)  # never committed: nothing refers to it
+            raise ws.database_error(exc, "the fitted state was not changed") from None
+        keep = {version, version - 1}
+    else:
+        try:
+            atomic_write_bytes(state_root / DRAFT_POINTER, str(version).encode(), ws.temp_dir)
+        except OSError as exc:
+            shutil.rmtree(final, ignore_errors=True)  # never committed: nothing refers to it
+            raise ws.write_error(exc, state_root, "the fitted state was not changed") from None
+        keep = {version, info.state_version, info.state_version - 1}  # the draft beside the published
     fault_point("state.after_row", final)
-    for old in _versions_on_disk(state_root):  # keep this version and the one before it
-        if old < version - 1:
+    for old in _versions_on_disk(state_root):  # older drafts and versions before the published one
+        if old not in keep:
             shutil.rmtree(state_root / f"v{old}", ignore_errors=True)
     detector = spec.build_detector(model, calibration)
     with _cache_lock:
@@ -125,9 +161,128 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
     return detector
 
 
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def require_draft(ws: Workspace, info: ProductInfo) -> int:
+    """The draft's version; an error when there is none (checked before a password is asked)."""
+    version = draft_version(ws, info)
+    if version is None:
+        raise InspectorError(f"product '{info.name}' has no draft to publish — change its references "
+                             f"or settings and run `inspector fit \"{info.name}\"` first (nothing was changed)")
+    return version
+
+
+def publish_draft(ws: Workspace, product: str, actor: Optional[Actor] = None) -> int:
+    """Make the product's draft the published state (the one inspection uses); audited.
+    Returns the published version. No draft: an error, nothing changed."""
+    from . import audit
+
+    info = product_svc.get_product(ws, product)
+    lock = ws.product_lock(info.id)  # a fit writing a newer draft meanwhile would be published half-seen
+    acquire_lock(lock, f"waiting for a fit of '{product}' to finish…", FIT_LOCK_TIMEOUT_S)
+    try:
+        info = product_svc.get_product(ws, product)
+        version = require_draft(ws, info)
+        folder = ws.product_dir(info.id) / "state" / f"v{version}"
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            cal = Calibration.from_json(json.loads((folder / "calibration.json").read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise InspectorError(f"the draft v{version} of '{product}' is unreadable ({exc}) — fit it again "
+                                 f"with `inspector fit \"{product}\"` (nothing was changed)") from None
+        try:
+            with ws.session() as s:
+                p = product_svc.get_product_row(s, product)
+                audit.record(s, actor, "recipe published", p.state_version, version, product=p)
+                for key, value in (("engine", meta["engine"]), ("threshold", cal.threshold),
+                                   ("state_path", ws.rel_path(folder)), ("state_version", version)):
+                    old = getattr(p, key)
+                    setattr(p, key, value)
+                    if key in product_svc.AUDITED and old != value and key != "state_version":
+                        audit.record(s, actor, product_svc.AUDITED[key], old, value, product=p)
+        except DBAPIError as exc:
+            raise ws.database_error(exc, "nothing was published") from None
+        try:
+            (ws.product_dir(info.id) / "state" / DRAFT_POINTER).unlink()
+        except OSError:
+            pass  # a pointer at or below the published version is no draft (draft_version)
+    finally:
+        lock.release()
+    with _cache_lock:
+        for key in [k for k in _cache if k[0] == str(ws.root) and k[1] == product and k[2] != version]:
+            del _cache[key]
+    return version
+
+
+def state_summary(ws: Workspace, info: ProductInfo, version: Optional[int]) -> Optional[dict]:
+    """What the Products tab and `products show` put side by side for one state version:
+    version, engine, threshold, target, held-out good scores, synthetic recall, fitted_at."""
+    if version is None or (version == info.state_version and not info.state_path):
+        return None
+    folder = ws.product_dir(info.id) / "state" / f"v{version}"
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        cal = Calibration.from_json(json.loads((folder / "calibration.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    published = version == info.state_version
+    return {"version": version, "engine": meta.get("engine", ""), "fitted_at": meta.get("fitted_at", ""),
+            "threshold": info.threshold if published and info.threshold is not None else cal.threshold,
+            "target_frr": cal.target_frr, "good_scores": len(cal.good_scores),
+            "synthetic_recall": cal.synthetic_recall, "references": len(meta.get("references", []))}
+
+
+def draft_pending_note(ws: Workspace, product: str) -> str:
+    """'' when inspection runs what the engineer last fitted; else what to do ("draft pending")."""
+    info = product_svc.get_product(ws, product)
+    if not info.state_path:
+        return ""
+    draft = draft_version(ws, info)
+    if draft is not None:
+        return (f"draft pending: v{draft} is fitted but not published; inspecting with v{info.state_version} "
+                f"— `inspector publish \"{product}\"` to use it")
+    if is_stale(ws, product):
+        return (f"draft pending: references changed since v{info.state_version} was published — "
+                f"`inspector fit \"{product}\"` then `inspector publish \"{product}\"`")
+    return ""
+
+
+RECHECK_KEY = "recheck_band"  # a verdict setting kept with the engine settings, never given to an engine
+RECHECK_MAX = 0.5
+
+
+def recheck_band(info: ProductInfo) -> float:
+    """The product's recheck band (fraction of the threshold; 0 = off)."""
+    try:
+        return min(max(float(info.engine_settings.get(RECHECK_KEY, 0.0)), 0.0), RECHECK_MAX)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def set_recheck_band(ws: Workspace, product: str, band: float, actor: Optional[Actor] = None) -> ProductInfo:
+    """Set the recheck band (0 .. 0.5 of the threshold; 0 turns it off); audited as a setting."""
+    try:
+        band = float(band)
+    except (TypeError, ValueError):
+        band = float("nan")
+    if not 0.0 <= band <= RECHECK_MAX:  # also refuses NaN
+        raise InspectorError(f"the recheck band must be between 0 and {RECHECK_MAX:g} (a fraction of the "
+                             "threshold, e.g. 0.05 for ± 5 %; 0 turns it off) — nothing was changed")
+    info = product_svc.get_product(ws, product)
+    settings = {k: v for k, v in info.engine_settings.items() if k != RECHECK_KEY}
+    if band:
+        settings[RECHECK_KEY] = band
+    return product_svc.update_product(ws, product, actor=actor, engine_settings=settings)
+
+
 def engine_settings(info: ProductInfo) -> dict:
     """What an engine is made with: the product's engine settings plus its object, tags and words."""
-    return {**info.engine_settings, "object_name": info.tags.get("object", info.name),
+    settings = {k: v for k, v in info.engine_settings.items() if k != RECHECK_KEY}
+    return {**settings, "object_name": info.tags.get("object", info.name),
             "tags": dict(info.tags), "defect_words": info.defect_words}
 
 
@@ -154,6 +309,7 @@ def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
     key = (str(ws.root), product, info.state_version, device)
     with _cache_lock:
         if key in _cache:
+            _cache[key].recheck_band = recheck_band(info)  # a verdict setting: no refit, applies at once
             return _cache[key]
     folder = ws.abs_path(info.state_path)
     try:
@@ -167,6 +323,7 @@ def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
     if info.threshold is not None and info.threshold != calibration.threshold:
         calibration.threshold = info.threshold  # the engineer moved the threshold by hand
     detector = spec.build_detector(model, calibration)
+    detector.recheck_band = recheck_band(info)
     with _cache_lock:
         _cache[key] = detector
     return detector

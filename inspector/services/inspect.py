@@ -37,7 +37,8 @@ class InspectedImage:
 
 def detector_for(ws: Workspace, product: str, engine: Optional[str] = None, device: str = "cpu",
                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> tuple[Detector, str]:
-    """The product's detector, fitting first when needed. Returns (detector, note for the user)."""
+    """The product's PUBLISHED detector; never refits one that exists (a change waits as a draft,
+    said in the note: "draft pending"). Only a product never fitted is fitted and published here."""
     info = product_svc.get_product(ws, product)
     if engine and engine != info.engine:
         spec = get_engine(engine)
@@ -49,13 +50,14 @@ def detector_for(ws: Workspace, product: str, engine: Optional[str] = None, devi
                                              info.target_frr, device, progress, cancel)
         return spec.build_detector(model, cal), \
             f"engine '{engine}' fitted for this run only (the product's engine is '{info.engine}')"
+    if info.state_path:  # the published state, whatever changed since
+        return engine_state.load_detector(ws, product, device), engine_state.draft_pending_note(ws, product)
     if info.n_references == 0 and get_engine(info.engine).requirements.min_references > 0:
         raise InspectorError(f"product '{product}' has no reference images: add good images with "
                              f"`inspector refs add \"{product}\" FOLDER`")
-    if engine_state.is_stale(ws, product):
-        det = engine_state.fit_product(ws, product, device=device, progress=progress, cancel=cancel)
-        return det, f"fitted '{info.engine}' on {info.n_references} reference(s)"
-    return engine_state.load_detector(ws, product, device), ""
+    det = engine_state.fit_product(ws, product, device=device, progress=progress, cancel=cancel)
+    version = product_svc.get_product(ws, product).state_version
+    return det, f"fitted '{info.engine}' on {info.n_references} reference(s) and published it as v{version} (first use)"
 
 
 def check_batch(paths: Sequence[str | Path]) -> list[tuple[Path, str]]:

@@ -23,7 +23,7 @@ from .products import get_product_row
 from .records import InspectionInfo, RegionInfo
 
 SOURCES = ("file", "batch", "camera")
-VERDICTS = ("OK", "NG")
+VERDICTS = ("OK", "NG", "RECHECK")  # RECHECK: inside the recheck band (engines/detector.py)
 FLAGS = ("", "false_reject", "missed_defect")
 
 
@@ -101,7 +101,7 @@ def query_history(ws: Workspace, product: Optional[str] = None, verdict: Optiona
     """Inspections newest first, filtered by product, verdict, [since, until), source and flag
     ("any" for every flagged row, "false_reject" / "missed_defect" for one kind, "" for unflagged)."""
     if verdict is not None and verdict not in VERDICTS:
-        raise InspectorError(f"verdict must be OK or NG, not '{verdict}'")
+        raise InspectorError(f"verdict must be OK, NG or RECHECK, not '{verdict}'")
     if source is not None and source not in SOURCES:
         raise InspectorError(f"source must be one of {', '.join(SOURCES)}, not '{source}'")
     if flag is not None and flag not in (*FLAGS, "any"):

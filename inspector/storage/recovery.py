@@ -74,7 +74,7 @@ def _mark_deleting(_mapper, connection, target) -> None:  # noqa: ANN001
 def clean_leftovers(ws: Workspace) -> list[str]:
     """Remove what killed writes left behind and return it (paths relative to the workspace):
     temp files and folders of processes that have ended, state versions above the one their
-    product's row names (written but never committed; only while no fit of it runs), and the
+    product's row names (written but never committed, drafts named by state/DRAFT kept; only while no fit of it runs), and the
     folders of products whose delete was cut short. Never fails: a leftover is harmless."""
     removed: list[str] = _clean_temps(ws, ws.temp_dir)
     try:
@@ -125,8 +125,12 @@ def _clean_uncommitted_states(ws: Workspace, product_id: int, committed: int) ->
     state = ws.product_dir(product_id) / "state"
     if not state.is_dir():
         return []
+    try:  # a draft is committed by state/DRAFT naming it (services/engine_state.py), not by the row
+        draft = int((state / "DRAFT").read_text().strip())
+    except (OSError, ValueError):
+        draft = None
     above = [p for p in state.iterdir() if p.name[:1] == "v" and p.name[1:].isdigit()
-             and int(p.name[1:]) > committed]
+             and int(p.name[1:]) > committed and int(p.name[1:]) != draft]
     if not above:
         return []
     from filelock import Timeout

@@ -58,7 +58,7 @@ class HistoryModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and col == IMAGE_COLUMN:
             return r.original_name or r.image_path or ""
         if role == Qt.ItemDataRole.ForegroundRole and col == COLUMNS.index("Verdict"):
-            return QColor("#c62828") if r.verdict == "NG" else QColor("#1b7f3b")
+            return QColor({"NG": "#c62828", "RECHECK": "#b26a00"}.get(r.verdict, "#1b7f3b"))
         if role == Qt.ItemDataRole.TextAlignmentRole and col in NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:

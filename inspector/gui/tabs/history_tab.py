@@ -56,7 +56,7 @@ class HistoryTab(QWidget):
         self._query_serial = 0
         self.product = QComboBox()
         self.verdict = QComboBox()
-        self.verdict.addItems(["All verdicts", "NG", "OK"])
+        self.verdict.addItems(["All verdicts", "NG", "OK", "RECHECK"])
         self.source = QComboBox()
         self.source.addItem("All sources", None)
         for s, label in (("camera", "Live camera"), ("batch", "Folder / batch"), ("file", "Single file")):
@@ -250,8 +250,10 @@ class HistoryTab(QWidget):
         self.table_stack.setCurrentWidget(self.table if records else self.empty)
         ng = sum(r.verdict == "NG" for r in records)
         flagged = sum(bool(r.flag) for r in records)
+        recheck = sum(r.verdict == "RECHECK" for r in records)
         more = f" (newest {LIMIT} shown)" if n >= LIMIT else ""
         self.summary.setText(f"{n} inspection(s){more} · {ng} NG" + (f" ({ng / n:.1%})" if n else "")
+                             + (f" · {recheck} RECHECK" if recheck else "")
                              + (f" · {flagged} flagged" if flagged else "") if n else
                              "No inspections match these filters.")
         row = next((i for i, r in enumerate(records) if selected and r.id == selected.id), 0 if records else -1)

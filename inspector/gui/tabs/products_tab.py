@@ -20,6 +20,7 @@ from ..widgets.progress_panel import ProgressPanel
 from ..workers import run_task
 from .iapas_panel import IapasPanel
 from .product_form import ProductForm, engine_availability
+from .recipe_panel import RecipePanel
 from .reference_grid import ReferenceGrid
 from .threshold_panel import ThresholdPanel
 
@@ -74,6 +75,8 @@ class ProductsTab(QWidget):
         self.iapas = IapasPanel(self._save)
         ll.addWidget(self.iapas)
         ll.addWidget(fit_box)
+        self.recipe = RecipePanel(self.publish)
+        ll.addWidget(self.recipe)
         ll.addStretch(1)
 
         refs_box = QGroupBox("Good reference images")
@@ -164,13 +167,17 @@ class ProductsTab(QWidget):
             in_use, version = fitted.split(" · ")[:2]
             self.fit_status.setText(f"<b>Inspections still use {in_use} ({version})</b>: fit to switch "
                                     f"to {fitted.rsplit('to switch to ', 1)[1]}.")
-        elif "refit needed" in fitted or "not fitted" in fitted:
+        elif "waits for Publish" in fitted:
+            self.fit_status.setText("<b>Inspections use the published version</b>: check the draft below, "
+                                    "then publish it.")
+        elif "refit needed" in fitted or "not fitted" in fitted or "draft pending" in fitted:
             self.fit_status.setText(f"<b>{fitted.split(' · ', 1)[1].capitalize()}</b>: fit to use the "
                                     f"current {len(refs)} reference(s).")
         else:
             self.fit_status.setText(f"{fitted.split(' · ', 1)[1].capitalize()} on {len(refs)} reference(s).")
         self.fit_button.setEnabled((bool(refs) or needed == 0) and not self.fit_progress.busy()
                                     and self.state.can_edit())
+        self.recipe.set_product(ws, info, self.state.can_edit())
 
     def _apply_role(self) -> None:
         editable = self.state.can_edit()
@@ -346,6 +353,18 @@ class ProductsTab(QWidget):
                         on_cancelled=lambda: self.fit_status.setText("Fit cancelled; the previous state is kept."),
                         on_finished=self.state.notify_updated)
         self.fit_progress.attach(task, "Fitting…")
+
+    def publish(self) -> None:
+        """The draft becomes what inspections use (engineer only; audited by the service)."""
+        if not self.state.can_edit() or not self.state.product:  # operator mode
+            return
+        try:
+            version = engine_state.publish_draft(self.state.workspace, self.state.product)
+        except InspectorError as exc:
+            show_error(self, str(exc))
+            return
+        self.fit_status.setText(f"Published v{version}: inspections use it from the next part.")
+        self.state.notify_updated()
 
     def commit_target(self, frr: float) -> None:
         if not self.state.can_edit():  # operator mode

@@ -1,15 +1,17 @@
 """Threshold panel: histogram of good-image scores, the threshold line and the FRR control.
 
-Moving the slider previews the threshold at once (computed here from the stored good
-scores); the new target is saved shortly after the slider stops, in a worker.
+Moving the slider or typing a false-reject % previews the threshold at once (computed here
+from the stored good scores); nothing takes effect until Apply, which asks first and states the
+expected false-reject rate. Keys and the wheel never move it without focus (ClickFocus).
 """
 
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import (QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSlider,
+                               QVBoxLayout, QWidget)
 
 from ...core.thresholds import expected_frr, threshold_for_frr
 from ...services.records import ProductInfo
@@ -29,8 +31,18 @@ def nearest_step(frr: float) -> int:
     return min(range(len(FRR_STEPS)), key=lambda i: abs(FRR_STEPS[i] - frr))
 
 
+class _WheelOnlyWithFocus(QObject):
+    """A wheel turned over an unfocused control must not move the production threshold."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Wheel and not obj.hasFocus():
+            event.ignore()
+            return True
+        return False
+
+
 class ThresholdPanel(QGroupBox):
-    """Shows the product's calibration; calls `on_commit(target_frr)` when the user settles."""
+    """Shows the product's calibration; calls `on_commit(target_frr)` after Apply is confirmed."""
 
     def __init__(self, on_commit: Callable[[float], None], parent: Optional[QWidget] = None) -> None:
         super().__init__("Threshold", parent)
@@ -41,6 +53,21 @@ class ThresholdPanel(QGroupBox):
         self.slider.setRange(0, len(FRR_STEPS) - 1)
         self.slider.setPageStep(1)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # no key moves it before it is clicked
+        self._wheel_guard = _WheelOnlyWithFocus(self)
+        self.slider.installEventFilter(self._wheel_guard)
+        self.frr_input = QDoubleSpinBox()
+        self.frr_input.setObjectName("frrInput")
+        self.frr_input.setRange(FRR_STEPS[0] * 100, FRR_STEPS[-1] * 100)
+        self.frr_input.setDecimals(2)
+        self.frr_input.setSingleStep(0.1)
+        self.frr_input.setSuffix(" % false rejects")
+        self.frr_input.setKeyboardTracking(False)  # a half-typed number is no target
+        self.frr_input.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.frr_input.installEventFilter(self._wheel_guard)
+        self.apply_button = QPushButton("Apply…")
+        self.apply_button.setObjectName("applyThreshold")
+        self.apply_button.clicked.connect(self.ask_apply)
         self.target_label = QLabel()
         self.target_label.setMinimumWidth(70)
         self.expected = QLabel()
@@ -50,38 +77,65 @@ class ThresholdPanel(QGroupBox):
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #a15c00;")
         row = QHBoxLayout()
-        row.addWidget(QLabel("Strict"))
+        row.addWidget(QLabel("fewer false\nrejects"))
         row.addWidget(self.slider, 1)
-        row.addWidget(QLabel("Lenient"))
+        row.addWidget(QLabel("fewer missed\ndefects"))
+        typed = QHBoxLayout()
+        typed.addWidget(self.target_label)
+        typed.addWidget(self.frr_input, 1)
+        typed.addWidget(self.apply_button)
         lay = QVBoxLayout(self)
         lay.addWidget(self.hist, 1)
         lay.addWidget(QLabel("Target false-reject rate (good parts called NG):"))
         lay.addLayout(row)
-        lay.addWidget(self.target_label)
+        lay.addLayout(typed)
         lay.addWidget(self.expected)
         lay.addWidget(self.note)
         self.scores: list[float] = []
         self.uncalibrated = False
-        self._commit_timer = QTimer(self)
-        self._commit_timer.setSingleShot(True)
-        self._commit_timer.setInterval(400)
-        self._commit_timer.timeout.connect(self._commit)
-        self.slider.valueChanged.connect(self._preview)
+        self.applied = 0.01  # the product's stored target
+        self.pending = 0.01  # what Apply would store
+        self.slider.valueChanged.connect(lambda v: self._set_pending(FRR_STEPS[v]))
+        self.frr_input.valueChanged.connect(lambda v: self._set_pending(v / 100.0))
         self.set_product(None, None)
 
     def target(self) -> float:
-        return FRR_STEPS[self.slider.value()]
+        return self.pending
+
+    def _set_pending(self, frr: float) -> None:
+        self.pending = frr
+        for w, value in ((self.slider, nearest_step(frr)), (self.frr_input, frr * 100)):
+            w.blockSignals(True)
+            w.setValue(value)
+            w.blockSignals(False)
+        self._preview()
+
+    def ask_apply(self) -> None:
+        """Apply asks first, saying what the line will see; OK commits the target."""
+        if abs(self.pending - self.applied) < 1e-12:
+            return
+        threshold = threshold_for_frr(self.scores, self.pending) if self.scores else None
+        at = f" (threshold {threshold:.4f})" if threshold is not None else ""
+        box = QMessageBox(QMessageBox.Icon.Question, "Apply threshold",
+                          f"Apply a false-reject target of {format_rate(self.pending)}{at}? Expected false-"
+                          f"reject rate: about {format_rate(self.pending)} of good parts rejected, from the "
+                          "next part on (was " f"{format_rate(self.applied)}).",
+                          QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("applyThresholdConfirm")
+        box.accepted.connect(self._commit)
+        box.open()
 
     def set_product(self, info: Optional[ProductInfo], calibration,  # noqa: ANN001
                     suspects: Sequence[str] = ()) -> None:
         """Show `info`'s calibration (None: not fitted); `suspects`: names of the outlier
         references still in the product."""
-        self._commit_timer.stop()
         self.scores = list(calibration.good_scores) if calibration is not None else []
-        self.slider.blockSignals(True)
-        self.slider.setValue(nearest_step(info.target_frr if info else 0.01))
-        self.slider.blockSignals(False)
-        self.slider.setEnabled(info is not None)
+        self.applied = self.pending = info.target_frr if info else 0.01
+        for w, value in ((self.slider, nearest_step(self.pending)), (self.frr_input, self.pending * 100)):
+            w.blockSignals(True)
+            w.setValue(value)
+            w.blockSignals(False)
+            w.setEnabled(info is not None)
         threshold = info.threshold if info is not None else None
         method = getattr(calibration, "method", "")
         self.uncalibrated = method == "uncalibrated"  # fitted with no good images (IAP-AS)
@@ -107,6 +161,7 @@ class ThresholdPanel(QGroupBox):
 
     def _describe(self, threshold: Optional[float]) -> None:
         frr = self.target()
+        self.apply_button.setEnabled(abs(self.pending - self.applied) > 1e-12 and self.slider.isEnabled())
         self.target_label.setText(f"<b>{format_rate(frr)}</b>")
         if self.uncalibrated and threshold is not None:
             self.expected.setText(f"Threshold <b>{threshold:.2f}</b> (default; no good images to measure "
@@ -127,7 +182,8 @@ class ThresholdPanel(QGroupBox):
         if threshold is not None:
             self.hist.set_threshold(threshold)
         self._describe(threshold)
-        self._commit_timer.start()
 
     def _commit(self) -> None:
-        self.on_commit(self.target())
+        self.applied = self.pending
+        self.apply_button.setEnabled(False)
+        self.on_commit(self.pending)

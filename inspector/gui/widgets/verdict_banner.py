@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 STYLES = {  # state: (background, text colour, word)
     "OK": ("#1b7f3b", "#ffffff", "✔ OK"),
     "NG": ("#c62828", "#ffffff", "✖ NG"),
+    "RECHECK": ("#e08a00", "#1d1d1d", "? RECHECK"),  # amber: borderline, a person decides
     "message": ("#f2b01e", "#1d1d1d", ""),
     "busy": ("#5c6b7a", "#ffffff", ""),
     "idle": ("#e3e6ea", "#44505c", ""),
@@ -42,7 +43,7 @@ class VerdictBanner(QWidget):
         return f"{word} {self.detail}".strip()
 
     def show_verdict(self, verdict: str, score: float, threshold: float, extra: str = "") -> None:
-        self.state = "NG" if verdict == "NG" else "OK"
+        self.state = verdict if verdict in ("NG", "RECHECK") else "OK"
         self.title = verdict
         self.detail = f"score {score:.2f}\nthreshold {threshold:.2f}" + (f"\n{extra}" if extra else "")
         self._changed()
@@ -75,7 +76,7 @@ class VerdictBanner(QWidget):
         if word:  # verdict: huge word left, details right
             f = QFont(self.font())
             f.setBold(True)
-            f.setPixelSize(int(min(h * 0.55, inner.width() * 0.16)))
+            f.setPixelSize(int(min(h * 0.55, inner.width() * 0.16 * 4 / max(len(word), 4))))  # RECHECK fits too
             p.setFont(f)
             word_w = p.fontMetrics().horizontalAdvance(word) + pad
             p.drawText(QRectF(inner.left(), inner.top(), word_w, inner.height()),

@@ -1,0 +1,78 @@
+"""Save docs/screenshots/draft-publish.png: the Products tab with a draft pending beside the
+published recipe (engineer mode), the way an engineer sees it after refitting on new references.
+
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshot_publish.py [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def make_workspace(root: Path, data: Path) -> None:
+    """'washer M8' published as v1, then a reference removed and refitted: draft v2 pending."""
+    from screenshot_audit import make_workspace as audited
+
+    from inspector.services.audit import Actor
+    from inspector.services.engine_state import fit_product
+    from inspector.storage.workspace import open_workspace
+
+    audited(root, data)
+    ws = open_workspace(root)
+    fit_product(ws, "washer M8", actor=Actor(role="engineer", user="M. Keller", station="Line 3 / Station B"))
+    ws.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="inspector-publish-shot-"))
+    os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
+    try:
+        make_workspace(tmp / "ws", tmp / "data")
+        from PySide6.QtWidgets import QApplication
+
+        from inspector.gui.app import create_window
+
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+
+        def pump(seconds: float) -> None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                app.processEvents()
+                time.sleep(0.005)
+
+        w = create_window(tmp / "ws")
+        w.state.settings.setValue("operator", "M. Keller")
+        w.show()
+        pump(0.5)
+        assert w.state.unlock("line3-eng")
+        w.show_tab("products")
+        tab = w.tab_widgets["products"]
+        pump(1.5)
+        assert tab.recipe.draft is not None, "no draft pending"
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "draft-publish.png"
+        w.grab().save(str(path))
+        frame, avail = w.frameGeometry(), w.screen().availableGeometry()
+        print(f"saved {path}; window frame {frame.width()}x{frame.height()}, "
+              f"screen available {avail.width()}x{avail.height()}")
+        w.close()
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
