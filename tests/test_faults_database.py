@@ -8,14 +8,14 @@ import sqlite3
 import pytest
 
 from fault_tools import (fitted_workspace, integrity_ok, make_fitted_workspace, register_meandiff,
-                         rows_have_files, run_cli)
+                         rows_have_files, run_cli_here)
 
 from inspector.core.errors import WorkspaceError
 from inspector.storage.workspace import init_workspace, open_workspace
 
 
 fitted = fitted_workspace  # the fixture, under this file's name
-_cli = run_cli
+_cli = run_cli_here
 
 
 def _files(root):  # noqa: ANN001, ANN202

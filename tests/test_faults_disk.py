@@ -16,12 +16,12 @@ from datetime import datetime
 import pytest
 
 from fault_tools import (fitted_workspace, integrity_ok, leftovers, make_fitted_workspace, part_image,
-                         register_meandiff, rows_have_files, run_cli, unreferenced_files)
+                         register_meandiff, rows_have_files, run_cli_here, unreferenced_files)
 from helpers import tree_snapshot
 
 
 fitted = fitted_workspace  # the fixture, under this file's name
-_cli = run_cli
+_cli = run_cli_here
 
 
 @pytest.fixture
