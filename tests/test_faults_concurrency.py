@@ -32,11 +32,13 @@ def test_two_fits_of_one_product_at_once_both_succeed(fitted):
     for p, (out, err) in zip(procs, results):
         assert p.returncode == 0, err
         assert "Traceback" not in err
-    saved = sorted(int(out.split("fitted state v")[1].split()[0]) for out, _ in results)
+    # the product was published as v1, so both fits are drafts: v2 and v3, the newer one pending
+    saved = sorted(int(out.split("saved as DRAFT v")[1].split()[0]) for out, _ in results)
     assert saved == [2, 3]
     con = sqlite3.connect(root / "inspector.db")
-    assert con.execute("SELECT state_version, state_path FROM products").fetchone() == (3, "products/1/state/v3")
+    assert con.execute("SELECT state_version, state_path FROM products").fetchone() == (1, "products/1/state/v1")
     con.close()
+    assert (root / "products/1/state/DRAFT").read_text().strip().endswith("3")
     integrity_ok(root)
     rows_have_files(root)
     assert leftovers(root) == []
