@@ -46,6 +46,37 @@ def make_workspace(root: Path, data: Path) -> None:
     ws.close()
 
 
+def engineer_window(ws_root: Path):  # noqa: ANN201 - (window, pump)
+    """The main window on `ws_root`, shown and unlocked in engineer mode; `pump(s)` runs Qt for s."""
+    from PySide6.QtWidgets import QApplication
+
+    from inspector.gui.app import create_window
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.005)
+
+    w = create_window(ws_root)
+    w.state.settings.setValue("operator", "M. Keller")
+    w.show()
+    pump(0.5)
+    assert w.state.unlock("line3-eng")
+    return w, pump
+
+
+def save_grab(w, path: Path, note: str = "") -> None:  # noqa: ANN001
+    """Save the window as `path` and say how it fits the screen."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(path))
+    frame, avail = w.frameGeometry(), w.screen().availableGeometry()
+    print(f"saved {path}{note}; window frame {frame.width()}x{frame.height()}, "
+          f"screen available {avail.width()}x{avail.height()}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -54,23 +85,7 @@ def main() -> int:
     os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
     try:
         make_workspace(tmp / "ws", tmp / "data")
-        from PySide6.QtWidgets import QApplication
-
-        from inspector.gui.app import create_window
-
-        app = QApplication.instance() or QApplication(sys.argv[:1])
-
-        def pump(seconds: float) -> None:
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                app.processEvents()
-                time.sleep(0.005)
-
-        w = create_window(tmp / "ws")
-        w.state.settings.setValue("operator", "M. Keller")
-        w.show()
-        pump(0.5)
-        assert w.state.unlock("line3-eng")
+        w, pump = engineer_window(tmp / "ws")
         w.show_tab("history")
         hist = w.tab_widgets["history"]
         hist.views.setCurrentWidget(hist.audit)
@@ -78,12 +93,7 @@ def main() -> int:
         while hist.audit.model.rowCount() == 0 and time.monotonic() < end:
             pump(0.05)
         pump(0.5)
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / "audit.png"
-        w.grab().save(str(path))
-        frame, avail = w.frameGeometry(), w.screen().availableGeometry()
-        print(f"saved {path} ({hist.audit.model.rowCount()} rows); window frame {frame.width()}x{frame.height()}, "
-              f"screen available {avail.width()}x{avail.height()}")
+        save_grab(w, args.out / "audit.png", f" ({hist.audit.model.rowCount()} rows)")
         w.close()
         return 0
     finally:

@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from screenshot_audit import engineer_window, save_grab  # noqa: E402
+
 
 def make_workspace(root: Path, data: Path) -> None:
     """'washer M8' published as v1, then a reference removed and refitted: draft v2 pending."""
-    from screenshot_audit import make_workspace as audited
+    from screenshot_audit import make_workspace as audited  # the same audited workspace
 
     from inspector.services.audit import Actor
     from inspector.services.engine_state import fit_product
@@ -41,33 +43,12 @@ def main() -> int:
     os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
     try:
         make_workspace(tmp / "ws", tmp / "data")
-        from PySide6.QtWidgets import QApplication
-
-        from inspector.gui.app import create_window
-
-        app = QApplication.instance() or QApplication(sys.argv[:1])
-
-        def pump(seconds: float) -> None:
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                app.processEvents()
-                time.sleep(0.005)
-
-        w = create_window(tmp / "ws")
-        w.state.settings.setValue("operator", "M. Keller")
-        w.show()
-        pump(0.5)
-        assert w.state.unlock("line3-eng")
+        w, pump = engineer_window(tmp / "ws")
         w.show_tab("products")
         tab = w.tab_widgets["products"]
         pump(1.5)
         assert tab.recipe.draft is not None, "no draft pending"
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / "draft-publish.png"
-        w.grab().save(str(path))
-        frame, avail = w.frameGeometry(), w.screen().availableGeometry()
-        print(f"saved {path}; window frame {frame.width()}x{frame.height()}, "
-              f"screen available {avail.width()}x{avail.height()}")
+        save_grab(w, args.out / "draft-publish.png")
         w.close()
         return 0
     finally:
