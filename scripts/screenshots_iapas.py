@@ -13,12 +13,11 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from shot_kit import ShotKit  # noqa: E402
 sys.path.insert(0, str(ROOT / "tests"))
 
 
@@ -44,34 +43,17 @@ def main() -> int:
 def shoot(args: argparse.Namespace, tmp: Path) -> int:
     import numpy as np
     from PIL import Image
-    from PySide6.QtWidgets import QApplication
 
     from iapas_fixtures import GDINO_ID, SAM_ID
     from inspector.gui.app import create_window
     from inspector.services.products import update_product
     from inspector.storage.workspace import init_workspace
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    def pump(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.005)
-
-    def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > end:
-                raise SystemExit(f"timed out waiting for {what}")
-            pump(0.02)
+    kit = ShotKit(args.out, settle=0.5)
+    pump, wait_for = kit.pump, kit.wait_for
 
     def save(name: str) -> None:
-        pump(0.5)
-        path = args.out / f"{name}.png"
-        w.grab().save(str(path))
-        print(f"saved {path}")
+        kit.save(w, name)
 
     ws_root = tmp / "ws"
     init_workspace(ws_root).close()
