@@ -150,3 +150,19 @@ def test_without_weights_says_which_model_to_import(ws, tmp_path, monkeypatch, c
     code, out, err = cli("train", "washer", "--base", "vlad", "--device", "cpu")
     assert code == 1 and err.startswith("error: training VLAD adapters needs the CLIP weights") and " — " in err
     assert "inspector models download clip-vit-l-14" in err and "Traceback" not in err, err
+
+
+def test_gpu_bench_script_smoke_mode_runs_on_the_cpu(tmp_path, monkeypatch):
+    """scripts/bench_vlad_train.py --tiny: the GPU benchmark's code path, with a tiny CLIP."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_vlad_train.py"
+    spec = importlib.util.spec_from_file_location("bench_vlad_train", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "tiny.json"
+    assert bench.main(["--tiny", "--weights-dir", str(tmp_path / "w"), "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["samples"] == 32 and r["processes"] == 1 and r["wall_s"] > 0 and r["final_loss"] == r["final_loss"]
