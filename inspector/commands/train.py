@@ -17,11 +17,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..engines.registry import resolve_device
     from ..services import training
     from ..train.loop import TrainConfig
+    from ..train.vlad_adapters import VladTrainConfig
 
     training.check_base(args.base)
     stages = training.parse_stages(args.stages)
     device = resolve_device(args.device)
-    cfg = TrainConfig(stages=stages, device=device, seed=args.seed)
+    config_class = VladTrainConfig if args.base == "vlad" else TrainConfig
+    cfg = config_class(stages=stages, device=device, seed=args.seed)
     if args.epochs:
         cfg.epochs = args.epochs
     if args.samples:
@@ -45,7 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     val = det.metrics.get("validation", {})
     print(f"trained detector v{det.version} of '{safe_display(args.product)}' (not active yet)")
     print(f"{'validation':<12}{'I-AUROC':>9}{'P-AUROC':>9}{'PRO':>8}")
-    for name in ("standalone", "local"):
+    for name in (args.base, "local"):  # the untrained engine, then the trained detector
         m = val.get(name, {})
         print(f"{name:<12}{_fmt(m.get('i_auroc')):>9}{_fmt(m.get('p_auroc')):>9}{_fmt(m.get('pro')):>8}")
     if det.training_set.get("diffusion_proxy"):
@@ -106,7 +108,8 @@ def _version(text: str) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a local detector on synthetic defects of the product's references")
     p.add_argument("product")
-    p.add_argument("--base", default="standalone", help="standalone (default) or vlad")
+    p.add_argument("--base", default="standalone",
+                   help="standalone (default): a head on the weights-free engine; vlad: VLAD's adapters (CLIP weights)")
     p.add_argument("--stages", default="rules", help="rules, diffusion, or both in order (rules,diffusion)")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--samples", type=positive_int, help="samples per epoch of the rule-based stage")

@@ -1,7 +1,8 @@
 """Train, list, activate, roll back and delete a product's local detectors.
 
 Detector folder: products/<id>/detectors/v<N>/ with head.safetensors, head.json (what the
-`local` engine needs) and meta.json (settings, history, validation). It is written as a temp
+`local` engine needs) or, for base `vlad`, vlad_adapters.safetensors + vlad_adapters.json (what
+the `vlad` engine loads as its trained adapters), and meta.json (settings, history, validation). It is written as a temp
 folder and renamed, then the Detector row is added; checkpoints of the run in progress live in
 products/<id>/training/run/ until it finishes. Activating points the product's `local` engine
 at the folder and refits + recalibrates it on the references like any engine.
@@ -55,11 +56,42 @@ def _info(row: DetectorRow) -> DetectorInfo:
                         row.created_at, dict(row.metrics or {}), dict(row.training_set or {}))
 
 
+HIGH_QUALITY_METHODS = ("cut", "inpaint")  # synthetic sets the `diffusion` stage trains on
+
+
 def check_base(base: str) -> None:
     if base not in BASES:
         raise InspectorError(f"unknown base '{base}' — use one of: {', '.join(BASES)}")
-    if base == "vlad":
-        raise InspectorError("training VLAD adapters (--base vlad) is not built yet — use --base standalone")
+
+
+def engine_of(base: str) -> str:
+    """The engine that runs a detector of this base: the head refines `standalone` as engine
+    `local`; VLAD adapters are the `vlad` engine's own weights."""
+    return "vlad" if base == "vlad" else "local"
+
+
+def check_vlad_weights(settings: dict) -> None:
+    """Training VLAD adapters needs the product's CLIP model here; the error names it and the fix."""
+    from ..core.errors import EngineUnavailable
+    from ..engines.registry import get_engine
+    from ..engines.vlad.config import DEFAULT_MODEL_ID
+
+    status = get_engine("vlad").availability({**settings, "adapters_path": None})
+    if not status.ok:
+        model = settings.get("model_id") or DEFAULT_MODEL_ID
+        raise EngineUnavailable(f"training VLAD adapters needs the CLIP weights '{model}' — {status.reason}")
+
+
+def high_quality_samples(ws: Workspace, product: str) -> list[tuple[Path, Optional[Path]]]:
+    """(image, mask) of the accepted samples of the product's CUT / inpainting sets."""
+    from . import synthetic
+
+    out = []
+    for info in synthetic.list_sets(ws, product):
+        if info.method in HIGH_QUALITY_METHODS and info.n_accepted:
+            out += [(x.image_path, x.mask_path) for x in synthetic.get_set(ws, product, info.name).samples
+                    if x.accepted and x.image_path.is_file()]
+    return out
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
@@ -103,6 +135,8 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
                   cancel: Optional[CancelFn] = None,
                   status: Optional[Callable[[str], None]] = None) -> Optional[DetectorInfo]:
     """Train a local detector for `product`; a new inactive Detector row (activate it to use it).
+    base "standalone": a head on the standalone engine (config: train.loop.TrainConfig); "vlad":
+    VLAD's adapters (config: train.vlad_adapters.VladTrainConfig), which needs the CLIP weights.
     Under `accelerate launch -m inspector train ...` every process trains its shard; only the main
     one writes the detector (the others return None)."""
     from ..engines.local import write_head
@@ -112,18 +146,43 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
     from .references import list_references, load_reference_images
 
     check_base(base)
-    cfg = config or TrainConfig()
-    cfg.check()
     info = product_svc.get_product(ws, product)
     refs = list_references(ws, product)
     check_reference_count(len(refs))
+    if base == "vlad":
+        from ..train.vlad_adapters import VladTrainConfig
+
+        from .engine_state import engine_settings
+
+        cfg = config or VladTrainConfig()
+        vlad_settings = engine_settings(info)  # the product's object name and defect words make the prompts
+        check_vlad_weights(vlad_settings)
+    else:
+        cfg = config or TrainConfig()
+    cfg.check()
     images = load_reference_images(ws, product)
     folder = run_dir(ws, info.id)
     if not resume and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    result = train_head(images, cfg, folder, settings=info.engine_settings, progress=progress, cancel=cancel,
-                        resume=resume, real_defects=missed_defect_images(ws, info.id), status=status)
+    if base == "vlad":
+        from ..engines.vlad.adapters import write_adapters
+        from ..train.vlad_adapters import train_vlad_adapters
+
+        result = train_vlad_adapters(images, cfg, folder, settings=vlad_settings, progress=progress, cancel=cancel,
+                                     resume=resume, real_defects=missed_defect_images(ws, info.id),
+                                     synthetic=high_quality_samples(ws, product), status=status)
+
+        def write_files(tmp: Path) -> None:
+            write_adapters(tmp, result.arrays, result.meta)
+    else:
+        result = train_head(images, cfg, folder, settings=info.engine_settings, progress=progress, cancel=cancel,
+                            resume=resume, real_defects=missed_defect_images(ws, info.id), status=status)
+        head_meta = {"norm": list(result.norm), "work_hw": list(result.work_hw), "width": cfg.width,
+                     "head_version": HEAD_VERSION}
+
+        def write_files(tmp: Path) -> None:
+            write_head(tmp, result.state_dict, head_meta)
     from accelerate import PartialState
 
     if not PartialState().is_main_process:  # under `accelerate launch`: one process writes the result
@@ -139,13 +198,11 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
     except (OSError, ValueError, KeyError, TypeError):
         last = 0
     version = max([last, *used, *(_version(str(p)) for p in root.glob("v*"))]) + 1
-    head_meta = {"norm": list(result.norm), "work_hw": list(result.work_hw), "width": cfg.width,
-                 "head_version": HEAD_VERSION}
     training_set = {**result.data, "references": [r.sha256 for r in refs], "config": cfg.to_json()}
     metrics = {"validation": result.validation, "history": result.history}
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
-        write_head(tmp, result.state_dict, head_meta)
+        write_files(tmp)
         if result.examples:
             buf = io.BytesIO()
             np.savez(buf, **result.examples)
@@ -188,16 +245,19 @@ def activate(ws: Workspace, product: str, version: int, device: str = "cpu",
              progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
              actor: Optional[Any] = None) -> DetectorInfo:
     """Make detector v<version> the one `inspect`, Live and eval use: the product's engine becomes
-    `local`, refitted and recalibrated on its references. Nothing changes if that fails."""
+    `local` (base standalone) or `vlad` with these trained adapters (base vlad), refitted and
+    recalibrated on its references. Nothing changes if that fails."""
     from . import engine_state
 
     det = _find(ws, product, version)
     info = product_svc.get_product(ws, product)
     old_settings, old_engine = dict(info.engine_settings), info.engine
-    product_svc.update_product(ws, product, engine_settings={**old_settings,
-                                                             "detector_path": str(ws.abs_path(det.path))})
+    new_settings = {k: v for k, v in old_settings.items() if k not in ("detector_path", "adapters_path")}
+    key = "adapters_path" if det.base_engine == "vlad" else "detector_path"
+    product_svc.update_product(ws, product, engine_settings={**new_settings, key: str(ws.abs_path(det.path))})
     try:
-        engine_state.fit_product(ws, product, engine="local", device=device, progress=progress, cancel=cancel)
+        engine_state.fit_product(ws, product, engine=engine_of(det.base_engine), device=device, progress=progress,
+                                 cancel=cancel)
     except BaseException:
         product_svc.update_product(ws, product, engine_settings=old_settings, engine=old_engine)
         raise

@@ -173,3 +173,21 @@ class IndexRange:
 
 def steps_for(samples: int, batch: int) -> int:
     return math.ceil(samples / batch)
+
+
+def defect_or_good(image: np.ndarray, foreground: np.ndarray, kinds: Sequence[str], rng: np.random.Generator,
+                   defect_fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray, float]:
+    """(image, bool mask, label) from one reference: a plausible re-shot of it (gain, sensor noise),
+    with a rule defect of one of `kinds` in `defect_fraction` of the draws (label 1), else good (0).
+    The same draws as DefectStream.sample, for trainers that do not score with the standalone engine."""
+    from ..generate.rules import make_defect
+
+    image = np.clip(image.astype(np.float32) * rng.uniform(0.95, 1.05)
+                    + rng.normal(0, 1.0, image.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros(image.shape[:2], bool)
+    if rng.random() < defect_fraction:
+        kind = str(kinds[int(rng.integers(len(kinds)))])
+        image, mask, _ = make_defect(image, rng, kind=kind, foreground=foreground,
+                                     scale=float(rng.uniform(0.5, 1.5)))
+        return image, mask, 1.0
+    return image, mask, 0.0

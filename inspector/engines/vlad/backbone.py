@@ -136,24 +136,37 @@ class ClipBackbone:
             shrink = img.shape[0] * img.shape[1] > s * s
             out[i] = cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA if shrink
                                 else cv2.INTER_CUBIC)
-        x = torch.from_numpy(out).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        return self.normalise(torch.from_numpy(out).to(self.device))
+
+    def normalise(self, images: Any) -> Any:
+        """uint8 tensor (B, S, S, 3) on the device -> normalised float tensor (B, 3, S, S)."""
+        x = images.permute(0, 3, 1, 2).float() / 255.0
         return (x - self._mean) / self._std
+
+    def frozen_features(self, x: Any) -> tuple[Any, list[Any]]:
+        """What the frozen CLIP gives the adapters, without gradients: (image tokens (B, C)
+        L2-normed fp32, [ln_post'd patch tokens (B, grid*grid, width)] per stage). Caller holds
+        the lock and the autocast."""
+        import torch
+        import torch.nn.functional as F
+
+        with torch.no_grad():
+            self._captured.clear()
+            pooled = self.visual(x)
+            if isinstance(pooled, tuple):
+                pooled = pooled[0]
+            feats = [self.visual.ln_post(self._captured[b][:, 1:, :]) for b in self.stages]
+            self._captured.clear()
+        return F.normalize(pooled.float(), dim=-1), feats
 
     def encode(self, x: Any) -> tuple[Any, list[Any]]:
         """(image tokens (B, C), [adapted patch tokens (B, grid*grid, C)] per stage), fp32, L2-normed."""
         import torch.nn.functional as F
 
         with self._lock, self.autocast():
-            self._captured.clear()
-            pooled = self.visual(x)
-            if isinstance(pooled, tuple):
-                pooled = pooled[0]
-            stage_tokens = []
-            for adapter, b in zip(self.adapters, self.stages):
-                tokens = self.visual.ln_post(self._captured[b][:, 1:, :])
-                stage_tokens.append(F.normalize(adapter(tokens).float(), dim=-1))
-            self._captured.clear()
-        return F.normalize(pooled.float(), dim=-1), stage_tokens
+            image_tok, feats = self.frozen_features(x)
+            stage_tokens = [F.normalize(a(f).float(), dim=-1) for a, f in zip(self.adapters, feats)]
+        return image_tok, stage_tokens
 
     def encode_text(self, prompts: Sequence[str], batch: int = 64) -> Any:
         """Mean of the L2-normalised embeddings of `prompts`, L2-normalised again: (C,) fp32."""
@@ -167,11 +180,12 @@ class ClipBackbone:
         return F.normalize(emb.mean(0), dim=-1)
 
     def adapter_arrays(self) -> dict[str, np.ndarray]:
-        """Adapter weights as float32 arrays: adapter{k}_weight (C, width), adapter{k}_bias (C,)."""
+        """Adapter weights as float32 arrays (copies, never views of the live parameters):
+        adapter{k}_weight (C, width), adapter{k}_bias (C,)."""
         out = {}
         for k, a in enumerate(self.adapters):
-            out[f"adapter{k}_weight"] = a.weight.detach().float().cpu().numpy()
-            out[f"adapter{k}_bias"] = a.bias.detach().float().cpu().numpy()
+            out[f"adapter{k}_weight"] = a.weight.detach().float().cpu().numpy().copy()
+            out[f"adapter{k}_bias"] = a.bias.detach().float().cpu().numpy().copy()
         return out
 
     def load_adapter_arrays(self, arrays: dict[str, np.ndarray]) -> None:

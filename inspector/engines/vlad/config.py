@@ -30,6 +30,8 @@ class VladSettings:
     sigma: Gaussian smoothing of the maps, in model-input pixels.
     max_bank: most patches kept per stage in the memory bank; bank_sampling: how to thin it.
     precision: CUDA autocast dtype ("auto" = bf16 where supported, else fp16); CPU runs fp32.
+    adapters_path: folder of trained adapters (vlad/adapters.py), set by activating a detector
+        trained with `--base vlad`; None = the untrained adapters (initialised with CLIP's proj).
     """
 
     model_id: str = DEFAULT_MODEL_ID
@@ -50,6 +52,7 @@ class VladSettings:
     bank_sampling: str = "coreset"
     seed: int = 0
     precision: str = "auto"
+    adapters_path: Optional[str] = None
 
     @classmethod
     def from_dict(cls, data: Optional[dict[str, Any]]) -> "VladSettings":

@@ -92,6 +92,8 @@ class VladModel(ScoreModel):
         n_batches = -(-len(references) // bs)
         bb = self.backbone
         total = 1 + n_batches + len(bb.stages)
+        if self.config.adapters_path:
+            self._load_trained_adapters(Path(self.config.adapters_path))
         report(progress, 0, total, "encoding the defect prompts")
         self._ensure_text()
         check_cancel(cancel)
@@ -114,6 +116,23 @@ class VladModel(ScoreModel):
         self._set_banks(banks)
         self.n_references = len(references)
         report(progress, total, total, "done")
+
+    def _load_trained_adapters(self, folder: Path) -> None:
+        """Adapters (and learnt prompt embeddings) trained by `train --base vlad` for this model."""
+        import torch
+
+        from .adapters import check_match, read_adapters
+
+        arrays, meta = read_adapters(folder)
+        bb = self.backbone
+        check_match(meta, self.config.model_id, bb.stages, folder)
+        bb.load_adapter_arrays(arrays)
+        prompts = build_prompts(self.config.object_name, self.config.defect_words)
+        learnt = meta.get("prompts")
+        # learnt embeddings belong to the prompts they started from; other words: encode afresh
+        if "text_emb" in arrays and learnt == {"normal": prompts[0], "abnormal": prompts[1]}:
+            self.text_emb = torch.from_numpy(arrays["text_emb"]).to(bb.device)
+            self.prompts = prompts
 
     def score(self, images: Sequence[np.ndarray]) -> list[tuple[float, np.ndarray]]:
         """(raw image score, float32 (H, W) map at each image's own size) per image."""

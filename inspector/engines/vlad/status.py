@@ -26,6 +26,13 @@ def availability(settings: Optional[dict[str, Any]] = None) -> Availability:
     try:
         cfg = VladSettings.from_dict(settings)
         load_vocabulary()
+        if cfg.adapters_path:
+            from .adapters import ADAPTER_FILES
+
+            if not all((Path(cfg.adapters_path) / f).is_file() for f in ADAPTER_FILES):
+                return Availability(False, f"the trained VLAD adapters are missing in {cfg.adapters_path} — "
+                                           "train again (`inspector train PRODUCT --base vlad`) or activate "
+                                           "another version with `inspector detectors activate PRODUCT VERSION`")
         if cfg.checkpoint:
             if not Path(cfg.checkpoint).is_file():
                 return Availability(False, f"CLIP weights file not found: {cfg.checkpoint} "
