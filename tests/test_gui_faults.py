@@ -457,3 +457,15 @@ def test_quitting_while_live_runs_exits_cleanly(fitted_ws, demo_data, tmp_path):
     assert "inspected" in proc.stdout and "inspected 0" not in proc.stdout, out
     for bad in ("Signal source has been deleted", "Fatal Python error", "Traceback", "Segmentation fault"):
         assert bad not in out, out
+
+
+def test_opening_a_workspace_after_a_crash_says_what_was_cleaned(qtbot, make_window, product_ws):
+    """A temp file of a writer that died is removed on opening; the status bar says so (the CLI
+    prints the same note), so an engineer knows the crash was handled."""
+    dead = product_ws / ".tmp" / ".tmp-999999999-Reference.PNG.partial"  # no such process
+    dead.parent.mkdir(exist_ok=True)
+    dead.write_bytes(b"half")
+    w = make_window(product_ws)
+    assert not dead.exists()
+    message = w.statusBar().currentMessage()
+    assert message.startswith("Removed 1 leftover(s) of an interrupted write") and dead.name in message

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QMainWindow, QSiz
                                QStackedWidget, QTabWidget, QToolBar, QWidget)
 
 from ..core.errors import InspectorError
-from ..storage.workspace import init_workspace, open_workspace
+from ..storage.workspace import describe_cleanup, init_workspace, open_workspace
 from .dialogs import NewWorkspaceDialog
 from .role_dialogs import EngineerPasswordDialog, SetPasswordDialog
 from .settings import get_str
@@ -154,6 +154,9 @@ class MainWindow(QMainWindow):
         self.ws_label.setText(f"Workspace: {ws.root}" if ws else "No workspace open")
         self.setWindowTitle(f"Inspector — {ws.root.name}" if ws else "Inspector")
         self._role_changed(self.state.role)
+        if ws is not None and ws.cleaned:  # what opening removed after a crash: say so, as the CLI does
+            note = describe_cleanup(ws.cleaned).removeprefix("note: ")
+            self.statusBar().showMessage(note[:1].upper() + note[1:], 20000)
         if ws is not None and self.state.roles_on() and not self._has_password():
             self.set_password_dialog()  # roles on without a password: the first run sets it
 
