@@ -10,6 +10,9 @@ tiles so that small defects keep enough pixels.
 Images of any size are worked at the references' pixel scale (a working-pixel budget per tile of
 the median reference), never stretched to one size: a larger crop is more surface, not a zoom.
 Each shot's lightness is brought to the references' median (exposure drift of the lighting).
+When the references are aligned (parts in a fixture: the fit finds that good patches match at
+their own place), each cell's place joins its descriptor, so a component that looks normal but
+sits in the wrong place is found; textures and parts placed anywhere are matched anywhere.
 
 Raw scores only: the shared detector layer normalises maps and sets thresholds.
 """
@@ -28,9 +31,9 @@ from ..core.errors import InspectorError
 from ..core.image_io import atomic_write_bytes
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from .base import ScoreModel
-from .standalone_parts.features import (CHANNELS_PER_SCALE, GROUP_SIZES, TileLayout, image_lightness, image_tiles, plan_tiles,
+from .standalone_parts.features import (CHANNELS_PER_SCALE, cell_positions, GROUP_SIZES, TileLayout, image_lightness, image_tiles, plan_tiles,
                                         tile_features)
-from .standalone_parts.memory import BankSearch, PatchMemory, torch_threads
+from .standalone_parts.memory import BankSearch, PatchMemory, match_shift, torch_threads
 
 STATE_JSON = "standalone.json"
 STATE_ARRAYS = "standalone.npz"
@@ -48,6 +51,9 @@ SETTINGS: dict[str, tuple[Any, type, float, float]] = {
     # 1: each shot's Lab is scaled so its median lightness matches the references' (exposure
     # drift of a line's lighting); 0: absolute brightness (a product whose defect is overall shade)
     "normalise_exposure": (1, int, 0, 1),
+    # weight of a cell's place in the image (fractions of its sides) in the joint distance; used
+    # only when the references are aligned (a fixture: good patches find their match in place)
+    "position_weight": (4.0, float, 0.0, 100.0),
     "seed": (0, int, 0, 2 ** 31 - 1),
     # torch threads while fitting/scoring (0 = torch's default). One thread by default: on a
     # small CPU shared with a GUI and a camera, 2 threads gain ~10 ms when idle but lose several
@@ -56,6 +62,8 @@ SETTINGS: dict[str, tuple[Any, type, float, float]] = {
 }
 COARSE_STEPS = 20  # progress steps given to building the memory bank
 MAX_GAIN = 2.0  # exposure correction at most (Lab factor; about 8x in light)
+ALIGNED_SHIFT = 0.1  # median shift (share of the image side) of matches up to which refs are aligned
+ALIGN_QUERIES, ALIGN_BANK, ALIGN_REFS = 256, 16384, 8  # the alignment test's sample sizes
 ASPECT_TOLERANCE = 0.05  # |log aspect ratio change| up to which an image counts as the same view
 
 
@@ -92,7 +100,7 @@ class StandaloneModel(ScoreModel):
     """Patch nearest-neighbour detector on handcrafted multi-scale features (no weights)."""
 
     engine_id = "standalone"
-    version = "2"
+    version = "3"
 
     def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
         super().__init__(settings, device)
@@ -103,6 +111,8 @@ class StandaloneModel(ScoreModel):
         self.scale = 1.0  # working px per image px, from the references
         self.fixed_view = False  # all references had one size
         self.lightness = 0.0  # references' median CIE L (0: exposure not normalised)
+        self.aligned = False  # the references are aligned: cells are matched near their own place
+        self.match_shift = 1.0  # the alignment test's median shift, share of the image side
         self._search: Optional[BankSearch] = None
 
     # ----------------------------------------------------------------------------- fit
@@ -132,22 +142,30 @@ class StandaloneModel(ScoreModel):
         self.lightness = float(np.median(lightness)) if p["normalise_exposure"] else 0.0
         per_ref = math.ceil(p["max_candidates"] / n)
         rng = np.random.default_rng(p["seed"])
-        features = []
+        features, positions = [], []
+        self.aligned = False
         for i, ref in enumerate(refs):
             check_cancel(cancel)
             report(progress, i, total, f"features of reference {i + 1}/{n}")
-            f = self._descriptors(ref, self._layout_for(*ref.shape[:2]), lightness[i])
+            f, pos = self._descriptors(ref, self._layout_for(*ref.shape[:2]), lightness[i])
             if len(f) > per_ref:
-                f = f[np.sort(rng.choice(len(f), per_ref, replace=False))]
+                keep = np.sort(rng.choice(len(f), per_ref, replace=False))
+                f, pos = f[keep], pos[keep]
             features.append(f)
+            positions.append(pos)
         check_cancel(cancel)
+        self.match_shift = match_shift(features, positions, rng)
+        self.aligned = p["position_weight"] > 0 and self.match_shift <= ALIGNED_SHIFT
+        if self.aligned:
+            features = [np.concatenate([f, pos], 1) for f, pos in zip(features, positions)]
 
         def bank_progress(done: int, size: int, _msg: str) -> None:
             report(progress, n + done * COARSE_STEPS // size, total, "memory bank")
 
         memory = PatchMemory.build(features, GROUP_SIZES, (1.0, 1.0, p["context_weight"]),
                                    GROUP_SIZES[0] + GROUP_SIZES[1], p["memory_size"], p["seed"],
-                                   bank_progress, cancel, channels=CHANNELS_PER_SCALE)
+                                   bank_progress, cancel, channels=CHANNELS_PER_SCALE,
+                                   tail=2 * self.aligned, tail_weight=p["position_weight"])
         self.memory = memory
         self._search = BankSearch(memory, self.device, p["local_weight"])
         report(progress, total, total, "fitted")
@@ -158,10 +176,21 @@ class StandaloneModel(ScoreModel):
             return 1.0
         return float(np.clip((self.lightness + 16) / (max(lightness, 0.0) + 16), 1 / MAX_GAIN, MAX_GAIN))
 
-    def _descriptors(self, image: np.ndarray, layout: TileLayout, lightness: float) -> np.ndarray:
-        """Descriptors of all tiles of an image, float32 (N, D), tile after tile."""
+    def _descriptors(self, image: np.ndarray, layout: TileLayout, lightness: float) -> tuple[np.ndarray, np.ndarray]:
+        """Descriptors of all tiles of an image, float32 (N, D), tile after tile, and the cells'
+        places in the image (N, 2) (fractions of its height and width)."""
         gain = self._gain(lightness)
-        return np.concatenate([self._tile_descriptors(tile, layout, gain) for _, tile in image_tiles(image, layout)])
+        feats = [self._tile_descriptors(tile, layout, gain) for _, tile in image_tiles(image, layout)]
+        places = [cell_positions(box, layout.grid_hw).reshape(-1, 2) for box in layout.boxes]
+        return np.concatenate(feats), np.concatenate(places)
+
+    def _query(self, tile: np.ndarray, layout: TileLayout, box: tuple, gain: float) -> np.ndarray:
+        """What the bank is searched with for one tile: its descriptors, and the cells' places
+        when the product is aligned."""
+        f = self._tile_descriptors(tile, layout, gain)
+        if self.aligned:
+            f = np.concatenate([f, cell_positions(box, layout.grid_hw).reshape(-1, 2)], 1)
+        return f
 
     @staticmethod
     def _tile_descriptors(tile: np.ndarray, layout: TileLayout, gain: float = 1.0) -> np.ndarray:
@@ -188,8 +217,8 @@ class StandaloneModel(ScoreModel):
         weight = np.zeros((h, w), np.float32)
         best = -np.inf
         gain = self._gain(image_lightness(image))
-        for (y0, x0, y1, x1), tile in image_tiles(image, layout):
-            grid = self._search.anomaly(self._tile_descriptors(tile, layout, gain)).reshape(gh, gw)
+        for box, ((y0, x0, y1, x1), tile) in zip(layout.boxes, image_tiles(image, layout)):
+            grid = self._search.anomaly(self._query(tile, layout, box, gain)).reshape(gh, gw)
             work = cv2.resize(grid, (ww, wh), interpolation=cv2.INTER_LINEAR)
             if sigma > 0:
                 work = cv2.GaussianBlur(work, (0, 0), sigma)
@@ -224,7 +253,8 @@ class StandaloneModel(ScoreModel):
         atomic_write_bytes(folder / STATE_ARRAYS, buf.getvalue())
         meta = {"engine_id": self.engine_id, "version": self.version, "params": self.params,
                 "layout": self.layout.to_json(), "reference_hw": list(self.reference_hw),
-                "scale": self.scale, "fixed_view": self.fixed_view, "lightness": self.lightness}
+                "scale": self.scale, "fixed_view": self.fixed_view, "lightness": self.lightness,
+                "aligned": self.aligned, "match_shift": self.match_shift}
         atomic_write_bytes(folder / STATE_JSON, json.dumps(meta, indent=1).encode("utf-8"))
 
     @classmethod
@@ -255,6 +285,7 @@ class StandaloneModel(ScoreModel):
             model.reference_hw = tuple(int(v) for v in meta["reference_hw"])
             model.scale, model.fixed_view = float(meta["scale"]), bool(meta["fixed_view"])
             model.lightness = float(meta["lightness"])
+            model.aligned, model.match_shift = bool(meta["aligned"]), float(meta["match_shift"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InspectorError(f"{folder}: standalone model state is incomplete ({exc!r}); "
                                  "fit the product again") from None

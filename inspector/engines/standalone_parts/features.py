@@ -186,3 +186,11 @@ def image_tiles(image: np.ndarray, layout: TileLayout) -> list[tuple[tuple[int, 
         y0, x0, y1, x1 = tile_pixels(box, h, w)
         out.append(((y0, x0, y1, x1), image[y0:y1, x0:x1]))
     return out
+
+
+def cell_positions(box: tuple[float, float, float, float], grid_hw: tuple[int, int]) -> np.ndarray:
+    """(gh, gw, 2): each cell's centre (y, x) as fractions of the whole image's height and width."""
+    gh, gw = grid_hw
+    ys = box[0] + (np.arange(gh) + 0.5) / gh * (box[2] - box[0])
+    xs = box[1] + (np.arange(gw) + 0.5) / gw * (box[3] - box[1])
+    return np.stack(np.meshgrid(ys, xs, indexing="ij"), -1).astype(np.float32)
