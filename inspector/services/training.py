@@ -197,7 +197,9 @@ def activate(ws: Workspace, product: str, version: int, device: str = "cpu",
     product_svc.update_product(ws, product, engine_settings={**old_settings,
                                                              "detector_path": str(ws.abs_path(det.path))})
     try:
-        engine_state.fit_product(ws, product, engine="local", device=device, progress=progress, cancel=cancel)
+        # published at once: activating is the engineer's audited choice of what the line runs (no draft step)
+        engine_state.fit_product(ws, product, engine="local", device=device, progress=progress, cancel=cancel,
+                                 actor=actor, publish=True)
     except BaseException:
         product_svc.update_product(ws, product, engine_settings=old_settings, engine=old_engine)
         raise
@@ -215,6 +217,22 @@ def activate(ws: Workspace, product: str, version: int, device: str = "cpu",
 
 def active_detector(ws: Workspace, product: str) -> Optional[DetectorInfo]:
     return next((d for d in list_detectors(ws, product) if d.active), None)
+
+
+def detector_in_use(ws: Workspace, product: str) -> Optional[int]:
+    """Version of the local detector the product's published state runs (what inspect and Live
+    score with); None when it runs another engine or is not fitted."""
+    info = product_svc.get_product(ws, product)
+    if not info.state_path:
+        return None
+    try:
+        meta = json.loads((ws.abs_path(info.state_path) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("engine") != "local":
+        return None
+    path = (meta.get("settings") or {}).get("detector_path")
+    return (_version(str(path)) or None) if path else None
 
 
 def roll_back(ws: Workspace, product: str, device: str = "cpu", progress: Optional[ProgressFn] = None,

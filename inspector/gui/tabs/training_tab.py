@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLay
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..state import AppState
+from ..widgets.detector_line import DetectorLine
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..widgets.scrolling import scrolling
@@ -160,8 +161,7 @@ class TrainingTab(QWidget):
         self.rollback_button = QPushButton("Roll back")
         self.activate_button.clicked.connect(self.activate_selected)
         self.rollback_button.clicked.connect(self.roll_back)
-        self.active_label = QLabel()
-        self.active_label.setWordWrap(True)
+        self.active_label = DetectorLine(state)
         det_buttons = QHBoxLayout()
         det_buttons.addWidget(self.activate_button)
         det_buttons.addWidget(self.rollback_button)
@@ -256,8 +256,7 @@ class TrainingTab(QWidget):
         if dets and not self.table.selectedItems():
             self.table.selectRow(len(dets) - 1)
         active = next((d for d in dets if d.active), None)
-        self.active_label.setText(f"Active: v{active.version} — Inspect and Live use it (engine local)." if active
-                                  else "No active detector: Inspect and Live use the product's engine.")
+        self.active_label.refresh()
         n_real = len(training.missed_defect_images(ws, self.state.product_info().id)) if ready else 0
         self.real_label.setText(f"Real defects: {n_real} inspection(s) flagged “missed defect” (validation)")
         idle = not self.busy()
