@@ -29,6 +29,7 @@ STAGE_CHOICES = [("Rule-based only", ("rules",)),
                  ("High-quality, then rule-based (reverse)", ("diffusion", "rules")),
                  ("High-quality only", ("diffusion",))]
 METRICS = [("i_auroc", "I-AUROC"), ("p_auroc", "P-AUROC"), ("pro", "PRO")]
+EXAMPLE_W, EXAMPLE_H = 128, 96  # three example columns fit a third of a 1366 px window
 CURVE_COLOURS = {"i_auroc": "#1b5e9e", "p_auroc": "#1b7f3b", "pro": "#c77700"}
 
 
@@ -92,6 +93,7 @@ class TrainingTab(QWidget):
         self.use_sets.setToolTip("No filtered synthetic set can be used yet: the high-quality stage uses a "
                                  "different rule family (colour spots, cut-paste) as its stand-in.")
         self.real_label = QLabel()
+        self.real_label.setWordWrap(True)  # never wider than the setup column
         self.stages = QComboBox()
         for text, value in STAGE_CHOICES:
             self.stages.addItem(text, value)
@@ -138,16 +140,14 @@ class TrainingTab(QWidget):
         self.val_plot = pg.PlotWidget(title="Validation metrics")
         self.val_plot.setBackground("w")
         self.val_plot.setLabel("bottom", "epoch")
-        self.val_plot.setYRange(0, 1)
-        self.val_plot.addLegend(offset=(-10, -30))  # bottom right, clear of curves near 1
+        self.val_plot.setYRange(0, 1.15, padding=0)
+        self.val_plot.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
+        # one row in the band above 1.0, where no metric can be: it never hides a curve
+        self.val_plot.addLegend(offset=(-5, 1), colCount=len(METRICS))
         self.val_plot.setToolTip("Held-back references, good and with a defect family no stage trains on")
         self.val_curves = {k: self.val_plot.plot([], [], pen=pg.mkPen(CURVE_COLOURS[k], width=2), symbol="o",
                                                  symbolSize=6, symbolBrush=CURVE_COLOURS[k], name=label)
                            for k, label in METRICS}
-        curves = QHBoxLayout()
-        curves.addWidget(self.loss_plot)
-        curves.addWidget(self.val_plot)
-
         # --- detectors and comparison -------------------------------------------------------
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Version", "Active", "I-AUROC", "P-AUROC", "PRO"])
@@ -204,22 +204,25 @@ class TrainingTab(QWidget):
         cmp_lay.addLayout(self.examples)
         cmp_lay.addStretch(1)
 
-        top = QHBoxLayout()
-        top.addWidget(setup, 1)
-        top.addWidget(det_box, 1)
-        top_w = QWidget()
-        top_w.setLayout(top)
-        bottom = QHBoxLayout()
-        curves_w = QWidget()
-        curves_w.setLayout(curves)
-        bottom.addWidget(curves_w, 3)
-        bottom.addWidget(cmp_box, 2)
-        bottom_w = QWidget()
-        bottom_w.setLayout(bottom)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(scrolling(top_w))  # the setup column scrolls on a 768 px screen
-        split.addWidget(bottom_w)
-        split.setStretchFactor(1, 2)
+        # three columns that fit a 1366x768 laptop: what to train and the detectors (Activate / Roll
+        # back in view), the curves as they grow, the comparison with the untrained engine
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 0, 0)
+        left_lay.addWidget(setup)
+        left_lay.addWidget(det_box, 1)
+        curves = QWidget()
+        curves_lay = QVBoxLayout(curves)
+        curves_lay.setContentsMargins(0, 0, 0, 0)
+        curves_lay.addWidget(self.loss_plot)
+        curves_lay.addWidget(self.val_plot)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(scrolling(left))  # the setup column scrolls on a smaller screen
+        split.addWidget(curves)
+        split.addWidget(scrolling(cmp_box))
+        for i, stretch in enumerate((2, 3, 2)):
+            split.setStretchFactor(i, stretch)
+        split.setSizes([430, 450, 400])
         lay = QVBoxLayout(self)
         lay.addWidget(split, 1)
         lay.addWidget(self.progress)
@@ -369,7 +372,7 @@ class TrainingTab(QWidget):
                       _heat(sa, float(np.median(ex["standalone"])), float(ex["standalone"].max())),
                       _heat(lo, float(np.median(ex["local"])), float(ex["local"].max()))]
             for cell, img in zip(cells, images):
-                cell.setPixmap(QPixmap.fromImage(img).scaled(160, 120, Qt.AspectRatioMode.KeepAspectRatio,
+                cell.setPixmap(QPixmap.fromImage(img).scaled(EXAMPLE_W, EXAMPLE_H, Qt.AspectRatioMode.KeepAspectRatio,
                                                              Qt.TransformationMode.SmoothTransformation))
 
     # --- activate / roll back ----------------------------------------------------------------
