@@ -140,7 +140,7 @@ class TrainingTab(QWidget):
         self.val_plot = pg.PlotWidget(title="Validation metrics")
         self.val_plot.setBackground("w")
         self.val_plot.setLabel("bottom", "epoch")
-        self.val_plot.setYRange(0, 1.15, padding=0)
+        self.val_plot.setYRange(0, 1.25, padding=0)
         self.val_plot.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
         # one row in the band above 1.0, where no metric can be: it never hides a curve
         self.val_plot.addLegend(offset=(-5, 1), colCount=len(METRICS))
