@@ -69,3 +69,17 @@ def test_live_flag_records_an_unrecorded_frame(qtbot, make_window, fitted_ws, de
     tab.stop()
     tab.set_flag("missed_defect")
     wait_until(qtbot, lambda: any(r.flag == "missed_defect" for r in query_history(w.state.workspace)), 10)
+
+
+def test_live_says_a_detector_change_waits_for_the_next_start(qtbot, make_window, fitted_ws, tmp_path):
+    w = make_window(fitted_ws)
+    tab = w.tab_widgets["live"]
+    assert tab.detector_line.text().startswith("No local detector active")
+    tab.set_source("folder", str(tmp_path / "not-there-yet"), fps=10)
+    tab.start()
+    assert tab.is_running()
+    w.state.notify_updated()  # what the Training tab emits after Activate / Roll back
+    assert "this run keeps the detector it started with" in tab.detector_line.text()
+    tab.stop()
+    assert tab.detector_line.text().startswith("No local detector active")
+    assert "keeps the detector" not in tab.detector_line.text()

@@ -53,9 +53,12 @@ def test_train_activate_inspect_roll_back_delete(ws, tmp_path):
     assert result.engine_id == "local" and result.anomaly_map.shape == (40, 40)
     assert [d.active for d in training.list_detectors(ws, "washer")] == [True, False]
 
-    training.activate(ws, "washer", 2)
+    assert training.detector_in_use(ws, "washer") == 1
+    training.activate(ws, "washer", 2)  # a published product: used at once, not left as a draft
+    assert training.detector_in_use(ws, "washer") == 2 and products.get_product(ws, "washer").state_version == 2
+    assert engine_state.draft_version(ws, products.get_product(ws, "washer")) is None
     assert training.roll_back(ws, "washer").version == 1
-    assert training.active_detector(ws, "washer").version == 1
+    assert training.active_detector(ws, "washer").version == 1 and training.detector_in_use(ws, "washer") == 1
     from inspector.services.audit import list_audit
 
     activations = [(a.old_value, a.new_value) for a in list_audit(ws, "washer") if a.what == "detector activated"]

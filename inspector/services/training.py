@@ -256,8 +256,9 @@ def activate(ws: Workspace, product: str, version: int, device: str = "cpu",
     key = "adapters_path" if det.base_engine == "vlad" else "detector_path"
     product_svc.update_product(ws, product, engine_settings={**new_settings, key: str(ws.abs_path(det.path))})
     try:
+        # published at once: activating is the engineer's audited choice of what the line runs (no draft step)
         engine_state.fit_product(ws, product, engine=engine_of(det.base_engine), device=device, progress=progress,
-                                 cancel=cancel)
+                                 cancel=cancel, actor=actor, publish=True)
     except BaseException:
         product_svc.update_product(ws, product, engine_settings=old_settings, engine=old_engine)
         raise
@@ -275,6 +276,23 @@ def activate(ws: Workspace, product: str, version: int, device: str = "cpu",
 
 def active_detector(ws: Workspace, product: str) -> Optional[DetectorInfo]:
     return next((d for d in list_detectors(ws, product) if d.active), None)
+
+
+def detector_in_use(ws: Workspace, product: str) -> Optional[int]:
+    """Version of the trained detector the product's published state runs (what inspect and Live
+    score with: a `local` head or `vlad` adapters); None when it runs none or is not fitted."""
+    info = product_svc.get_product(ws, product)
+    if not info.state_path:
+        return None
+    try:
+        meta = json.loads((ws.abs_path(info.state_path) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    key = {"local": "detector_path", "vlad": "adapters_path"}.get(meta.get("engine")) if isinstance(meta, dict) else None
+    if key is None:
+        return None
+    path = (meta.get("settings") or {}).get(key)
+    return (_version(str(path)) or None) if path else None
 
 
 def roll_back(ws: Workspace, product: str, device: str = "cpu", progress: Optional[ProgressFn] = None,

@@ -21,6 +21,7 @@ from ...services.references import expand_with_names
 from ..image_view import ImageView
 from ..overlay_data import BoxLabel, OverlayData, overlay_from_result
 from ..state import AppState
+from ..widgets.detector_line import DetectorLine
 from ..widgets.elided_label import ElidedLabel
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
@@ -138,8 +139,10 @@ class InspectTab(QWidget):
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setSizes([880, 380])
+        self.detector_line = DetectorLine(state)  # which trained detector scores these images, if any
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.detector_line)
         lay.addWidget(self.splitter, 1)
 
         for keys, fn in ((("N", "Right", "PgDown"), self.next), (("P", "Left", "PgUp"), self.previous),

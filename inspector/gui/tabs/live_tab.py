@@ -24,6 +24,7 @@ from ..line_session import LineBridge, LineConfig, LinePart, LineSession
 from ..live_session import LiveBridge, LiveConfig, LiveSession, Scored
 from ..settings import get_str
 from ..state import AppState
+from ..widgets.detector_line import DetectorLine
 from ..widgets.error_dialog import show_error
 from ..widgets.live_canvas import LiveCanvas
 from ..widgets.part_view import PartView
@@ -163,6 +164,8 @@ class LiveTab(QWidget):
         self.what.setObjectName("liveShown")
         self.what.setWordWrap(True)
         sl.addWidget(self.what)
+        self.detector_line = DetectorLine(state)
+        sl.addWidget(self.detector_line)
         sl.addStretch(1)
         sl.addWidget(QLabel("This shift:"))
         sl.addLayout(grid)
@@ -192,6 +195,7 @@ class LiveTab(QWidget):
         # bound methods, not lambdas: Qt drops these connections when the tab is destroyed
         state.product_changed.connect(self._product_changed)
         state.workspace_changed.connect(self._workspace_changed)
+        state.product_updated.connect(self._recipe_updated)  # after the detector line's own refresh
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self._mode_changed()
         self._update_counts()
@@ -201,6 +205,11 @@ class LiveTab(QWidget):
 
     def _workspace_changed(self) -> None:
         self.stop()
+
+    def _recipe_updated(self, _name: str) -> None:
+        if self.session is not None:  # a session scores with the detector it loaded at Start
+            self.detector_line.setText(self.detector_line.text() + " (this run keeps the detector it started "
+                                       "with: Stop, then Start to use a change)")
 
     def showEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().showEvent(event)
@@ -305,6 +314,7 @@ class LiveTab(QWidget):
         if session is None:
             return
         self.session = None
+        self.detector_line.refresh()  # the next Start loads the published state
         session.stop()  # returns at once; the threads end by themselves
         if bridge is not None:
             bridge.blockSignals(True)  # late frames and results of this run are ignored

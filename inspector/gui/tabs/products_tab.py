@@ -14,6 +14,7 @@ from ...engines.registry import ENGINES
 from ...services import engine_state, products as product_svc, references as ref_svc
 from ..dialogs import DeleteProductDialog, NewProductDialog
 from ..state import AppState
+from ..widgets.detector_line import DetectorLine
 from ..widgets.empty_state import EmptyState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
@@ -64,8 +65,10 @@ class ProductsTab(QWidget):
         self.fit_status = QLabel()
         self.fit_status.setWordWrap(True)
         self.fit_progress = ProgressPanel()
+        self.detector_line = DetectorLine(state)  # the trained local detector (Training tab)
         fl = QVBoxLayout(fit_box)
         fl.addWidget(self.fit_status)
+        fl.addWidget(self.detector_line)
         fl.addWidget(self.fit_button)
         fl.addWidget(self.fit_progress)
         left = QWidget()

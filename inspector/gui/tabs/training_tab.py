@@ -17,7 +17,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLay
                                QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ...core.errors import InspectorError
 from ..state import AppState
+from ..widgets.detector_line import DetectorLine
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
 from ..widgets.scrolling import scrolling
@@ -28,10 +30,13 @@ STAGE_CHOICES = [("Rule-based only", ("rules",)),
                  ("High-quality, then rule-based (reverse)", ("diffusion", "rules")),
                  ("High-quality only", ("diffusion",))]
 METRICS = [("i_auroc", "I-AUROC"), ("p_auroc", "P-AUROC"), ("pro", "PRO")]
+VLAD_TITLE = "VLAD adapters (CLIP frozen)"
+BASE_TITLES = {"standalone": "standalone", "vlad": "VLAD"}  # the untrained engine a detector starts from
+EXAMPLE_W, EXAMPLE_H = 128, 96  # three example columns fit a third of a 1366 px window
 CURVE_COLOURS = {"i_auroc": "#1b5e9e", "p_auroc": "#1b7f3b", "pro": "#c77700"}
 
 
-def train_job(ws: Any, product: str, config: Any, resume: bool, reports: "queue.Queue",
+def train_job(ws: Any, product: str, config: Any, resume: bool, reports: "queue.Queue", base: str = "standalone",
               progress=None, cancel=None):  # noqa: ANN001, ANN201 - worker function
     """Worker: train; every TrainProgress goes to `reports`, then a progress signal wakes the tab."""
     from ...services import training
@@ -41,7 +46,7 @@ def train_job(ws: Any, product: str, config: Any, resume: bool, reports: "queue.
         progress(p.samples, p.total_samples,
                  f"epoch {p.epoch}/{p.epochs} ({p.stage}) · loss {p.loss:.3f} · {p.samples_per_s:.1f} samples/s")
 
-    return training.train_product(ws, product, config, resume=resume, progress=on_progress, cancel=cancel,
+    return training.train_product(ws, product, config, base=base, resume=resume, progress=on_progress, cancel=cancel,
                                   status=lambda m: progress(0, 0, m))
 
 
@@ -81,8 +86,8 @@ class TrainingTab(QWidget):
         # --- what to train ------------------------------------------------------------------
         self.base = QComboBox()
         self.base.addItem("Standalone + trained head (no weights)", "standalone")
-        self.base.addItem("VLAD adapters — not built yet", "vlad")
-        self.base.model().item(1).setEnabled(False)
+        self.base.addItem(VLAD_TITLE, "vlad")  # enabled in refresh() when the CLIP weights are here
+        self.base.currentIndexChanged.connect(lambda _i: self.show_selected())
         self.use_rules = QCheckBox("Rule-based defects, made on the fly")
         self.use_rules.setChecked(True)
         self.use_rules.setEnabled(False)
@@ -91,6 +96,7 @@ class TrainingTab(QWidget):
         self.use_sets.setToolTip("No filtered synthetic set can be used yet: the high-quality stage uses a "
                                  "different rule family (colour spots, cut-paste) as its stand-in.")
         self.real_label = QLabel()
+        self.real_label.setWordWrap(True)  # never wider than the setup column
         self.stages = QComboBox()
         for text, value in STAGE_CHOICES:
             self.stages.addItem(text, value)
@@ -137,16 +143,14 @@ class TrainingTab(QWidget):
         self.val_plot = pg.PlotWidget(title="Validation metrics")
         self.val_plot.setBackground("w")
         self.val_plot.setLabel("bottom", "epoch")
-        self.val_plot.setYRange(0, 1)
-        self.val_plot.addLegend(offset=(-10, -30))  # bottom right, clear of curves near 1
+        self.val_plot.setYRange(0, 1.25, padding=0)
+        self.val_plot.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
+        # one row in the band above 1.0, where no metric can be: it never hides a curve
+        self.val_plot.addLegend(offset=(-5, 1), colCount=len(METRICS))
         self.val_plot.setToolTip("Held-back references, good and with a defect family no stage trains on")
         self.val_curves = {k: self.val_plot.plot([], [], pen=pg.mkPen(CURVE_COLOURS[k], width=2), symbol="o",
                                                  symbolSize=6, symbolBrush=CURVE_COLOURS[k], name=label)
                            for k, label in METRICS}
-        curves = QHBoxLayout()
-        curves.addWidget(self.loss_plot)
-        curves.addWidget(self.val_plot)
-
         # --- detectors and comparison -------------------------------------------------------
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Version", "Active", "I-AUROC", "P-AUROC", "PRO"])
@@ -160,8 +164,7 @@ class TrainingTab(QWidget):
         self.rollback_button = QPushButton("Roll back")
         self.activate_button.clicked.connect(self.activate_selected)
         self.rollback_button.clicked.connect(self.roll_back)
-        self.active_label = QLabel()
-        self.active_label.setWordWrap(True)
+        self.active_label = DetectorLine(state)
         det_buttons = QHBoxLayout()
         det_buttons.addWidget(self.activate_button)
         det_buttons.addWidget(self.rollback_button)
@@ -204,22 +207,25 @@ class TrainingTab(QWidget):
         cmp_lay.addLayout(self.examples)
         cmp_lay.addStretch(1)
 
-        top = QHBoxLayout()
-        top.addWidget(setup, 1)
-        top.addWidget(det_box, 1)
-        top_w = QWidget()
-        top_w.setLayout(top)
-        bottom = QHBoxLayout()
-        curves_w = QWidget()
-        curves_w.setLayout(curves)
-        bottom.addWidget(curves_w, 3)
-        bottom.addWidget(cmp_box, 2)
-        bottom_w = QWidget()
-        bottom_w.setLayout(bottom)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(scrolling(top_w))  # the setup column scrolls on a 768 px screen
-        split.addWidget(bottom_w)
-        split.setStretchFactor(1, 2)
+        # three columns that fit a 1366x768 laptop: what to train and the detectors (Activate / Roll
+        # back in view), the curves as they grow, the comparison with the untrained engine
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 0, 0)
+        left_lay.addWidget(setup)
+        left_lay.addWidget(det_box, 1)
+        curves = QWidget()
+        curves_lay = QVBoxLayout(curves)
+        curves_lay.setContentsMargins(0, 0, 0, 0)
+        curves_lay.addWidget(self.loss_plot)
+        curves_lay.addWidget(self.val_plot)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(scrolling(left))  # the setup column scrolls on a smaller screen
+        split.addWidget(curves)
+        split.addWidget(scrolling(cmp_box))
+        for i, stretch in enumerate((2, 3, 2)):
+            split.setStretchFactor(i, stretch)
+        split.setSizes([430, 450, 400])
         lay = QVBoxLayout(self)
         lay.addWidget(split, 1)
         lay.addWidget(self.progress)
@@ -256,8 +262,8 @@ class TrainingTab(QWidget):
         if dets and not self.table.selectedItems():
             self.table.selectRow(len(dets) - 1)
         active = next((d for d in dets if d.active), None)
-        self.active_label.setText(f"Active: v{active.version} — Inspect and Live use it (engine local)." if active
-                                  else "No active detector: Inspect and Live use the product's engine.")
+        self._vlad_availability()
+        self.active_label.refresh()
         n_real = len(training.missed_defect_images(ws, self.state.product_info().id)) if ready else 0
         self.real_label.setText(f"Real defects: {n_real} inspection(s) flagged “missed defect” (validation)")
         idle = not self.busy()
@@ -267,13 +273,32 @@ class TrainingTab(QWidget):
         self.rollback_button.setEnabled(ready and idle and active is not None
                                         and any(d.version < active.version for d in dets))
 
+    def _vlad_availability(self) -> None:
+        """VLAD adapters can be chosen only with the product's CLIP weights here (the reason otherwise)."""
+        from ...services import training
+
+        item = self.base.model().item(1)
+        info = self.state.product_info() if self.state.workspace is not None else None
+        try:
+            training.check_vlad_weights(dict(info.engine_settings) if info else {})
+            reason = "" if info else "choose a product first"
+        except InspectorError as exc:
+            reason = str(exc)
+        item.setEnabled(not reason)
+        item.setText(VLAD_TITLE if not reason else f"{VLAD_TITLE} — needs its CLIP weights")
+        item.setToolTip(reason or "Trains VLAD's linear adapters on the product's defects; CLIP stays frozen.")
+        if reason and self.base.currentData() == "vlad":
+            self.base.setCurrentIndex(0)
+
     def config(self) -> Any:
         from ...engines.registry import resolve_device
         from ...train.loop import TrainConfig
+        from ...train.vlad_adapters import VladTrainConfig
 
-        return TrainConfig(**{"epochs": self.epochs.value(), "samples_per_epoch": self.samples.value(),
-                              "stages": tuple(self.stages.currentData()),
-                              "device": resolve_device(self.device.currentData()), **self.extra_config})
+        kind = VladTrainConfig if self.base.currentData() == "vlad" else TrainConfig
+        return kind(**{"epochs": self.epochs.value(), "samples_per_epoch": self.samples.value(),
+                       "stages": tuple(self.stages.currentData()),
+                       "device": resolve_device(self.device.currentData()), **self.extra_config})
 
     # --- training ----------------------------------------------------------------------------
     def start(self, resume: bool) -> None:
@@ -289,6 +314,7 @@ class TrainingTab(QWidget):
             self.clear_curves()
         self.reports = queue.Queue()
         self.task = run_task(self, train_job, self.state.workspace, self.state.product, cfg, resume, self.reports,
+                             self.base.currentData(),
                              on_result=self._trained, on_error=self._failed, on_finished=self._finished,
                              on_cancelled=self._drain)
         self.task.progress.connect(lambda *_: self._drain())
@@ -351,8 +377,10 @@ class TrainingTab(QWidget):
         version = self.selected_version()
         det = next((d for d in self.detectors() if d.version == version), None)
         val = det.metrics.get("validation", {}) if det else {}
+        base = det.base_engine if det else self.base.currentData()  # the untrained engine it started from
+        self.compare.setHorizontalHeaderLabels([f"Untrained {BASE_TITLES.get(base, base)}", "Trained"])
         for r, (key, _) in enumerate(METRICS):
-            for c, name in enumerate(("standalone", "local")):
+            for c, name in enumerate((base, "local")):
                 self.compare.setItem(r, c, QTableWidgetItem(_fmt(val.get(name, {}).get(key))))
         kept = det.training_set.get("selected_epoch") if det else None
         epochs = len(det.metrics.get("history", [])) if det else 0
@@ -365,12 +393,12 @@ class TrainingTab(QWidget):
                 for cell in cells:
                     cell.clear()
                 continue
-            sa, lo = ex["standalone"][row], ex["local"][row]
+            sa, lo = ex[base][row], ex["local"][row]
             images = [_rgb(ex["image"][row]),
-                      _heat(sa, float(np.median(ex["standalone"])), float(ex["standalone"].max())),
+                      _heat(sa, float(np.median(ex[base])), float(ex[base].max())),
                       _heat(lo, float(np.median(ex["local"])), float(ex["local"].max()))]
             for cell, img in zip(cells, images):
-                cell.setPixmap(QPixmap.fromImage(img).scaled(160, 120, Qt.AspectRatioMode.KeepAspectRatio,
+                cell.setPixmap(QPixmap.fromImage(img).scaled(EXAMPLE_W, EXAMPLE_H, Qt.AspectRatioMode.KeepAspectRatio,
                                                              Qt.TransformationMode.SmoothTransformation))
 
     # --- activate / roll back ----------------------------------------------------------------
