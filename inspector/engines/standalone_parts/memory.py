@@ -160,3 +160,32 @@ class BankSearch:
                 joint = (d2.amin(1) + sq_l + sq_c).clamp_min(0).sqrt()
                 out[s:s + block] = joint + self.local_weight * local
         return out.cpu().numpy().astype(np.float32)
+
+    # --- added for the trained local head (inspector.train.evidence); keep in step with anomaly()
+    def nearest(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What anomaly() computes, with its evidence: (anomaly (N,) exactly as anomaly(), local
+        (N,) the local-only nearest-neighbour distance, residual (N, D) float32 squared
+        standardised difference of each dimension to the joint nearest bank patch)."""
+        import torch
+
+        q = torch.from_numpy(self.memory.standardise(features)).to(self.device)
+        nl = self.memory.n_local
+        bank = torch.cat([self.bank_local, self.bank_context], 1)
+        block = max(1, QUERY_BLOCK // max(1, self.bank_local.shape[0]))
+        out = torch.empty(q.shape[0], device=self.device)
+        local_out = torch.empty(q.shape[0], device=self.device)
+        residual = torch.empty(q.shape, device=self.device)
+        with torch.no_grad():
+            for s in range(0, q.shape[0], block):
+                ql, qc = q[s:s + block, :nl], q[s:s + block, nl:]
+                sq_l, sq_c = (ql * ql).sum(1), (qc * qc).sum(1)
+                d2 = torch.addmm(self.sq_local[None], ql, self.bank_local.T, alpha=-2)
+                local = (d2.amin(1) + sq_l).clamp_min(0).sqrt()
+                d2 += torch.addmm(self.sq_context[None], qc, self.bank_context.T, alpha=-2)
+                best, arg = d2.min(1)
+                joint = (best + sq_l + sq_c).clamp_min(0).sqrt()
+                out[s:s + block] = joint + self.local_weight * local
+                local_out[s:s + block] = local
+                residual[s:s + block] = (q[s:s + block] - bank[arg]) ** 2
+        return (out.cpu().numpy().astype(np.float32), local_out.cpu().numpy().astype(np.float32),
+                residual.cpu().numpy().astype(np.float32))
