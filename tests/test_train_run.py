@@ -11,6 +11,7 @@ pytest.importorskip("accelerate")
 from inspector.core.errors import Cancelled, InspectorError
 from inspector.generate.procedural import render_good
 from inspector.train import checkpoints
+from inspector.train.families import validation_kinds
 from inspector.train.loop import TrainConfig, plan_epochs, train_head
 
 SETTINGS = {"resolution": 64, "memory_size": 256, "max_candidates": 4096}
@@ -22,7 +23,7 @@ def refs():
 
 
 def tiny(**kw) -> TrainConfig:
-    return TrainConfig(**{"epochs": 2, "samples_per_epoch": 12, "batch_size": 4, "work_px": 32, "width": 4,
+    return TrainConfig(**{"epochs": 2, "samples_per_epoch": 12, "batch_size": 4, "width": 4,
                           "val_defects_per_ref": 2, **kw})
 
 
@@ -40,7 +41,9 @@ def test_loss_falls_and_validation_is_recorded(refs, tmp_path):
     steps = [p for p in seen if p.validation is None]
     assert steps[-1].samples == 64 and steps[-1].seconds_left == pytest.approx(0, abs=1e-6)
     assert all(p.samples_per_s > 0 for p in steps)
-    assert r.data["validation_defects"] == ["crack"]  # a family no stage trains on
+    # every kind no stage trains on, and none that one does
+    assert r.data["validation_defects"] == ["colour_spot", "cutpaste", "crack", "dent", "missing"]
+    assert validation_kinds(("rules", "diffusion")) == ("crack", "dent", "missing")
 
 
 def test_resume_after_cancel_reaches_the_uninterrupted_weights(refs, tmp_path):
@@ -81,8 +84,8 @@ def test_out_of_memory_lowers_the_batch_and_goes_on(refs, tmp_path, monkeypatch)
 
     real = head_mod.build_head
 
-    def fragile(width):
-        h = real(width)
+    def fragile(n_in, width):
+        h = real(n_in, width)
         forward = h.forward
 
         def guarded(x):
@@ -104,8 +107,8 @@ def test_out_of_memory_at_batch_one_stops_with_a_message(refs, tmp_path, monkeyp
 
     real = head_mod.build_head
 
-    def broken(width):
-        h = real(width)
+    def broken(n_in, width):
+        h = real(n_in, width)
 
         def oom(x):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")

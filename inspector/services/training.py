@@ -139,8 +139,8 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
     except (OSError, ValueError, KeyError, TypeError):
         last = 0
     version = max([last, *used, *(_version(str(p)) for p in root.glob("v*"))]) + 1
-    head_meta = {"norm": list(result.norm), "work_hw": list(result.work_hw), "width": cfg.width,
-                 "head_version": HEAD_VERSION}
+    head_meta = {"norm": [list(r) for r in result.norm], "work_hw": list(result.work_hw), "width": cfg.width,
+                 "n_in": result.n_in, "head_version": HEAD_VERSION}
     training_set = {**result.data, "references": [r.sha256 for r in refs], "config": cfg.to_json()}
     metrics = {"validation": result.validation, "history": result.history}
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
@@ -273,8 +273,8 @@ def train_for_eval(references: Sequence[np.ndarray], settings: Optional[dict] = 
     with tempfile.TemporaryDirectory(prefix="inspector-train-") as tmp:
         result = train_head(references, cfg, Path(tmp), settings=settings, progress=on_progress, cancel=cancel)
     model = LocalModel(settings, device)
-    model.set_head(result.state_dict, {"norm": list(result.norm), "work_hw": list(result.work_hw),
-                                       "width": cfg.width, "head_version": HEAD_VERSION})
+    model.set_head(result.state_dict, {"norm": [list(r) for r in result.norm], "work_hw": list(result.work_hw),
+                                       "width": cfg.width, "n_in": result.n_in, "head_version": HEAD_VERSION})
     model.fit(list(references), cancel=cancel)
     model.training = {"validation": result.validation, "history": result.history,
                       "selected_epoch": result.data.get("selected_epoch")}
