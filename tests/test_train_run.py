@@ -136,3 +136,17 @@ def test_two_stage_plans():
     assert [e.stage for e in rev] == ["diffusion"] * 2 + ["rules"] * 4
     with pytest.raises(InspectorError, match="stages"):
         TrainConfig(stages=("rules", "rules")).check()
+
+
+def test_an_epoch_that_ranks_images_worse_than_the_engine_is_never_kept(refs, tmp_path, monkeypatch):
+    from inspector.train import loop
+
+    figures = iter([(0.9, 0.5), (0.8, 0.99), (0.9, 0.6), (0.9, 0.6), (0.9, 0.5)])  # epochs 0-2, final x2
+
+    def fake(val, scores, maps):
+        i, p = next(figures)
+        return {"i_auroc": i, "p_auroc": p, "pro": p, "n": 1, "n_defective": 1}
+
+    monkeypatch.setattr(loop, "validation_metrics", fake)
+    r = train_head(refs, tiny(), tmp_path, SETTINGS)
+    assert r.data["selected_epoch"] == 2  # epoch 1 validates best on pixels but worse on images

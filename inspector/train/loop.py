@@ -213,7 +213,8 @@ def run_head(head: Any, inputs: Any, batch: int = 16) -> tuple[np.ndarray, list[
 
 
 def selection_score(m: dict) -> float:
-    """One number to pick the best epoch on validation: mean of I-AUROC, P-AUROC and PRO."""
+    """One number to pick the best epoch on validation: mean of I-AUROC, P-AUROC and PRO (among
+    the epochs whose I-AUROC is not below the untrained head's, i.e. the engine's)."""
     vals = [m[k] for k in ("i_auroc", "p_auroc", "pro") if m.get(k) is not None and m[k] == m[k]]
     return float(np.mean(vals)) if vals else float("-inf")
 
@@ -297,7 +298,8 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
             best_state = load_file(str(last / BEST_FILE))
     else:
         s0, m0 = run_head(accelerator.unwrap_model(head), val.inputs, 16)
-        best = {"epoch": 0, "score": selection_score(validation_metrics(val, s0, m0))}
+        m0 = validation_metrics(val, s0, m0)
+        best = {"epoch": 0, "score": selection_score(m0), "floor_i_auroc": m0["i_auroc"]}
         best_state = cpu_state()
     streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], cfg.seed,
                                   stream=k) for k, name in enumerate(FAMILIES)}
@@ -375,8 +377,10 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         metrics = validation_metrics(val, scores, maps)
         history.append({"epoch": ei + 1, "stage": ep.stage, "loss": float(np.mean(losses)) if losses else loss_value,
                         "batch_size": batch, **{f"val_{k}": v for k, v in metrics.items()}})
-        if selection_score(metrics) > best["score"]:
-            best = {"epoch": ei + 1, "score": selection_score(metrics)}
+        # an epoch is eligible only if it ranks validation images at least as well as the engine
+        floor = best.get("floor_i_auroc", float("-inf"))
+        if selection_score(metrics) > best["score"] and not metrics["i_auroc"] < floor:
+            best = {"epoch": ei + 1, "score": selection_score(metrics), "floor_i_auroc": floor}
             best_state = cpu_state()
         save(ei + 1, 0)
         if progress is not None:
