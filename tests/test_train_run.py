@@ -141,7 +141,8 @@ def test_two_stage_plans():
 def test_an_epoch_that_ranks_images_worse_than_the_engine_is_never_kept(refs, tmp_path, monkeypatch):
     from inspector.train import loop
 
-    figures = iter([(0.9, 0.5), (0.8, 0.99), (0.9, 0.6), (0.9, 0.6), (0.9, 0.5)])  # epochs 0-2, final x2
+    # epochs 0-2, the kept weights, then the final figures of both
+    figures = iter([(0.9, 0.5), (0.8, 0.99), (0.9, 0.6), (0.9, 0.6), (0.9, 0.6), (0.9, 0.5)])
 
     def fake(val, scores, maps):
         i, p = next(figures)
@@ -150,3 +151,5 @@ def test_an_epoch_that_ranks_images_worse_than_the_engine_is_never_kept(refs, tm
     monkeypatch.setattr(loop, "validation_metrics", fake)
     r = train_head(refs, tiny(), tmp_path, SETTINGS)
     assert r.data["selected_epoch"] == 2  # epoch 1 validates best on pixels but worse on images
+    # no clear image-level gain on validation: the image score is the engine's again
+    assert r.data["image_score"] == "engine" and not r.state_dict["pool.weight"].any()

@@ -23,6 +23,7 @@ from .families import DIFFUSION_PROXY, FAMILIES, STAGES, validation_kinds
 from .losses import BETA, OMEGA, total_loss
 
 BEST_FILE = "best.safetensors"  # the best-validating weights so far, kept in every checkpoint
+IMAGE_MARGIN = 0.01  # validation I-AUROC gain over the engine needed to keep the learned image pooling
 
 
 @dataclass
@@ -390,6 +391,16 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     model = accelerator.unwrap_model(head)
     model.load_state_dict(best_state)
     data_note["selected_epoch"] = best["epoch"]
+    # The learned image pooling is kept only where it ranks validation images clearly better than
+    # the engine's score; otherwise the image score is the engine's (same ranking), since a few
+    # held-back good images cannot tell a small gain from noise.
+    scores, maps = run_head(model, val.inputs)
+    floor = best.get("floor_i_auroc", float("nan"))
+    if not validation_metrics(val, scores, maps)["i_auroc"] >= floor + IMAGE_MARGIN:
+        with torch.no_grad():
+            model.pool.weight.zero_()
+            model.pool.bias.zero_()
+    data_note["image_score"] = "learned" if bool(model.pool.weight.abs().sum() > 0) else "engine"
     scores, maps = run_head(model, val.inputs)
     final = {"local": validation_metrics(val, scores, maps),
              "standalone": validation_metrics(val, val.baseline_scores, val.baseline_maps)}
