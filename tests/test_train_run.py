@@ -138,18 +138,26 @@ def test_two_stage_plans():
         TrainConfig(stages=("rules", "rules")).check()
 
 
-def test_an_epoch_that_ranks_images_worse_than_the_engine_is_never_kept(refs, tmp_path, monkeypatch):
+def test_image_pooling_counts_only_with_a_clear_validation_gain(refs, tmp_path, monkeypatch):
     from inspector.train import loop
 
-    # epochs 0-2, the kept weights, then the final figures of both
-    figures = iter([(0.9, 0.5), (0.8, 0.99), (0.9, 0.6), (0.9, 0.6), (0.9, 0.6), (0.9, 0.5)])
+    def run(figures):
+        it = iter(figures)
 
-    def fake(val, scores, maps):
-        i, p = next(figures)
-        return {"i_auroc": i, "p_auroc": p, "pro": p, "n": 1, "n_defective": 1}
+        def fake(val, scores, maps):
+            i, p = next(it)
+            return {"i_auroc": i, "p_auroc": p, "pro": p, "n": 1, "n_defective": 1}
 
-    monkeypatch.setattr(loop, "validation_metrics", fake)
-    r = train_head(refs, tiny(), tmp_path, SETTINGS)
-    assert r.data["selected_epoch"] == 2  # epoch 1 validates best on pixels but worse on images
-    # no clear image-level gain on validation: the image score is the engine's again
-    assert r.data["image_score"] == "engine" and not r.state_dict["pool.weight"].any()
+        monkeypatch.setattr(loop, "validation_metrics", fake)
+        return train_head(refs, tiny(), tmp_path / str(len(list(tmp_path.iterdir()))), SETTINGS)
+
+    # (I-AUROC, P-AUROC = PRO) of epochs 0 (untrained), 1, 2, then the final figures of both engines.
+    # Epoch 1's pixels validate best; its image pooling is worse than the engine's, so epoch 1 is
+    # kept with the engine's image score (its ranking exactly), not ruled out.
+    r = run([(0.9, 0.5), (0.8, 0.99), (0.95, 0.6), (0.9, 0.99), (0.9, 0.5)])
+    assert r.data["selected_epoch"] == 1 and r.data["image_score"] == "engine"
+    assert not r.state_dict["pool.weight"].any() and not r.state_dict["pool.bias"].any()
+    # a clear image-level gain (>= IMAGE_MARGIN) keeps the learned pooling
+    r = run([(0.9, 0.5), (0.8, 0.6), (0.95, 0.9), (0.95, 0.9), (0.9, 0.5)])
+    assert r.data["selected_epoch"] == 2 and r.data["image_score"] == "learned"
+    assert r.state_dict["pool.weight"].any()

@@ -300,7 +300,7 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     else:
         s0, m0 = run_head(accelerator.unwrap_model(head), val.inputs, 16)
         m0 = validation_metrics(val, s0, m0)
-        best = {"epoch": 0, "score": selection_score(m0), "floor_i_auroc": m0["i_auroc"]}
+        best = {"epoch": 0, "score": selection_score(m0), "floor_i_auroc": m0["i_auroc"], "image_score": "engine"}
         best_state = cpu_state()
     streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], cfg.seed,
                                   stream=k) for k, name in enumerate(FAMILIES)}
@@ -378,10 +378,16 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         metrics = validation_metrics(val, scores, maps)
         history.append({"epoch": ei + 1, "stage": ep.stage, "loss": float(np.mean(losses)) if losses else loss_value,
                         "batch_size": batch, **{f"val_{k}": v for k, v in metrics.items()}})
-        # an epoch is eligible only if it ranks validation images at least as well as the engine
-        floor = best.get("floor_i_auroc", float("-inf"))
-        if selection_score(metrics) > best["score"] and not metrics["i_auroc"] < floor:
-            best = {"epoch": ei + 1, "score": selection_score(metrics), "floor_i_auroc": floor}
+        # The pixel map does not depend on the image pooling. An epoch's learned pooling counts
+        # only where it ranks validation images clearly better than the engine's score (a few
+        # held-back good images cannot tell a small gain from noise); otherwise that epoch would
+        # be kept with the engine's image score (pooling reset: the engine's ranking exactly).
+        floor = best.get("floor_i_auroc", float("nan"))
+        learned = bool(metrics["i_auroc"] >= floor + IMAGE_MARGIN)
+        effective = dict(metrics) if learned else {**metrics, "i_auroc": floor}
+        if selection_score(effective) > best["score"]:
+            best = {"epoch": ei + 1, "score": selection_score(effective), "floor_i_auroc": floor,
+                    "image_score": "learned" if learned else "engine"}
             best_state = cpu_state()
         save(ei + 1, 0)
         if progress is not None:
@@ -391,16 +397,11 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     model = accelerator.unwrap_model(head)
     model.load_state_dict(best_state)
     data_note["selected_epoch"] = best["epoch"]
-    # The learned image pooling is kept only where it ranks validation images clearly better than
-    # the engine's score; otherwise the image score is the engine's (same ranking), since a few
-    # held-back good images cannot tell a small gain from noise.
-    scores, maps = run_head(model, val.inputs)
-    floor = best.get("floor_i_auroc", float("nan"))
-    if not validation_metrics(val, scores, maps)["i_auroc"] >= floor + IMAGE_MARGIN:
+    if best.get("image_score") != "learned":
         with torch.no_grad():
             model.pool.weight.zero_()
             model.pool.bias.zero_()
-    data_note["image_score"] = "learned" if bool(model.pool.weight.abs().sum() > 0) else "engine"
+    data_note["image_score"] = "learned" if best.get("image_score") == "learned" else "engine"
     scores, maps = run_head(model, val.inputs)
     final = {"local": validation_metrics(val, scores, maps),
              "standalone": validation_metrics(val, val.baseline_scores, val.baseline_maps)}
