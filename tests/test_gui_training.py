@@ -13,7 +13,7 @@ from test_gui_fixtures import *  # noqa: F401,F403 - shared GUI fixtures and hel
 from test_train_vlad import clip_env, tiny_clip  # noqa: F401 - the tiny CLIP model fixtures
 
 TINY_ENGINE = {"resolution": 64, "memory_size": 256, "max_candidates": 4096}
-TINY_TRAIN = {"batch_size": 2, "work_px": 32, "width": 4, "val_defects_per_ref": 1}
+TINY_TRAIN = {"batch_size": 2, "width": 4, "val_defects_per_ref": 1}
 
 
 def tiny_product_ws(root, tmp_path):

@@ -11,6 +11,7 @@ pytest.importorskip("accelerate")
 from inspector.core.errors import Cancelled, InspectorError
 from inspector.generate.procedural import render_good
 from inspector.train import checkpoints
+from inspector.train.families import validation_kinds
 from inspector.train.loop import TrainConfig, plan_epochs, train_head
 
 SETTINGS = {"resolution": 64, "memory_size": 256, "max_candidates": 4096}
@@ -22,7 +23,7 @@ def refs():
 
 
 def tiny(**kw) -> TrainConfig:
-    return TrainConfig(**{"epochs": 2, "samples_per_epoch": 12, "batch_size": 4, "work_px": 32, "width": 4,
+    return TrainConfig(**{"epochs": 2, "samples_per_epoch": 12, "batch_size": 4, "width": 4,
                           "val_defects_per_ref": 2, **kw})
 
 
@@ -40,7 +41,9 @@ def test_loss_falls_and_validation_is_recorded(refs, tmp_path):
     steps = [p for p in seen if p.validation is None]
     assert steps[-1].samples == 64 and steps[-1].seconds_left == pytest.approx(0, abs=1e-6)
     assert all(p.samples_per_s > 0 for p in steps)
-    assert r.data["validation_defects"] == ["crack"]  # a family no stage trains on
+    # every kind no stage trains on, and none that one does
+    assert r.data["validation_defects"] == ["colour_spot", "cutpaste", "crack", "dent", "missing"]
+    assert validation_kinds(("rules", "diffusion")) == ("crack", "dent", "missing")
 
 
 def test_resume_after_cancel_reaches_the_uninterrupted_weights(refs, tmp_path):
@@ -81,8 +84,8 @@ def test_out_of_memory_lowers_the_batch_and_goes_on(refs, tmp_path, monkeypatch)
 
     real = head_mod.build_head
 
-    def fragile(width):
-        h = real(width)
+    def fragile(n_in, width):
+        h = real(n_in, width)
         forward = h.forward
 
         def guarded(x):
@@ -104,8 +107,8 @@ def test_out_of_memory_at_batch_one_stops_with_a_message(refs, tmp_path, monkeyp
 
     real = head_mod.build_head
 
-    def broken(width):
-        h = real(width)
+    def broken(n_in, width):
+        h = real(n_in, width)
 
         def oom(x):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
@@ -133,3 +136,28 @@ def test_two_stage_plans():
     assert [e.stage for e in rev] == ["diffusion"] * 2 + ["rules"] * 4
     with pytest.raises(InspectorError, match="stages"):
         TrainConfig(stages=("rules", "rules")).check()
+
+
+def test_image_pooling_counts_only_with_a_clear_validation_gain(refs, tmp_path, monkeypatch):
+    from inspector.train import loop
+
+    def run(figures):
+        it = iter(figures)
+
+        def fake(val, scores, maps):
+            i, p = next(it)
+            return {"i_auroc": i, "p_auroc": p, "pro": p, "n": 1, "n_defective": 1}
+
+        monkeypatch.setattr(loop, "validation_metrics", fake)
+        return train_head(refs, tiny(), tmp_path / str(len(list(tmp_path.iterdir()))), SETTINGS)
+
+    # (I-AUROC, P-AUROC = PRO) of epochs 0 (untrained), 1, 2, then the final figures of both engines.
+    # Epoch 1's pixels validate best; its image pooling is worse than the engine's, so epoch 1 is
+    # kept with the engine's image score (its ranking exactly), not ruled out.
+    r = run([(0.9, 0.5), (0.8, 0.99), (0.95, 0.6), (0.9, 0.99), (0.9, 0.5)])
+    assert r.data["selected_epoch"] == 1 and r.data["image_score"] == "engine"
+    assert not r.state_dict["pool.weight"].any() and not r.state_dict["pool.bias"].any()
+    # a clear image-level gain (>= IMAGE_MARGIN) keeps the learned pooling
+    r = run([(0.9, 0.5), (0.8, 0.6), (0.95, 0.9), (0.95, 0.9), (0.9, 0.5)])
+    assert r.data["selected_epoch"] == 2 and r.data["image_score"] == "learned"
+    assert r.state_dict["pool.weight"].any()

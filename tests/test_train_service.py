@@ -16,7 +16,7 @@ TINY = {"resolution": 64, "memory_size": 256, "max_candidates": 4096}
 
 
 def tiny() -> TrainConfig:
-    return TrainConfig(epochs=2, samples_per_epoch=8, batch_size=4, work_px=32, width=4, val_defects_per_ref=1)
+    return TrainConfig(epochs=2, samples_per_epoch=8, batch_size=4, width=4, val_defects_per_ref=1)
 
 
 def make_product(ws, tmp_path, name="washer", n=5):

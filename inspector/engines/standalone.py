@@ -205,9 +205,10 @@ class StandaloneModel(ScoreModel):
         with torch_threads(self.params["threads"]):
             return [self._score_one(_as_rgb(img, f"image {i}")) for i, img in enumerate(images)]
 
-    def _score_one(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+    def _score_one(self, image: np.ndarray, evidence: bool = False) -> tuple:
         """Tile maps are smoothed at working size, resized to their pixels and averaged where
-        tiles overlap; the image score is the highest smoothed value of any tile."""
+        tiles overlap; the image score is the highest smoothed value of any tile. With `evidence`,
+        also the nearest-neighbour evidence on the patch grid (see `evidence`)."""
         import cv2
 
         h, w = image.shape[:2]
@@ -217,17 +218,63 @@ class StandaloneModel(ScoreModel):
         weight = np.zeros((h, w), np.float32)
         best = -np.inf
         gain = self._gain(image_lightness(image))
+        if evidence:
+            members = self._evidence_members()
+            y0, x0, y1, x1 = image_tiles(image, layout)[0][0]
+            eh, ew = max(1, round(h * gh / max(y1 - y0, 1))), max(1, round(w * gw / max(x1 - x0, 1)))
+            ev, ev_weight = np.zeros((eh, ew, members.shape[1]), np.float32), np.zeros((eh, ew, 1), np.float32)
         for box, ((y0, x0, y1, x1), tile) in zip(layout.boxes, image_tiles(image, layout)):
-            grid = self._search.anomaly(self._query(tile, layout, box, gain)).reshape(gh, gw)
-            work = cv2.resize(grid, (ww, wh), interpolation=cv2.INTER_LINEAR)
+            query = self._query(tile, layout, box, gain)
+            if evidence:
+                anomaly, local, residual = self._search.nearest(query)
+            else:
+                anomaly = self._search.anomaly(query)
+            work = cv2.resize(anomaly.reshape(gh, gw), (ww, wh), interpolation=cv2.INTER_LINEAR)
             if sigma > 0:
                 work = cv2.GaussianBlur(work, (0, 0), sigma)
             best = max(best, float(work.max()))
             total[y0:y1, x0:x1] += cv2.resize(work, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
             weight[y0:y1, x0:x1] += 1.0
+            if evidence:
+                cells = np.sqrt(residual @ members[:residual.shape[1]])
+                cells[:, 0], cells[:, 1] = anomaly, local
+                ey0, ex0 = round(y0 * eh / h), round(x0 * ew / w)
+                ey1, ex1 = max(ey0 + 1, round(y1 * eh / h)), max(ex0 + 1, round(x1 * ew / w))
+                part = cv2.resize(cells.reshape(gh, gw, -1), (ex1 - ex0, ey1 - ey0), interpolation=cv2.INTER_LINEAR)
+                ev[ey0:ey1, ex0:ex1] += part.reshape(ey1 - ey0, ex1 - ex0, -1)
+                ev_weight[ey0:ey1, ex0:ex1] += 1.0
         if len(layout.boxes) > 1:
             total /= np.maximum(weight, 1.0)
-        return best, total
+        if not evidence:
+            return best, total
+        ev /= np.maximum(ev_weight, 1.0)
+        return best, total, np.ascontiguousarray(ev.transpose(2, 0, 1))
+
+    @staticmethod
+    def _evidence_members() -> np.ndarray:
+        """(D + 2, C) 0/1: which evidence channel each descriptor dimension adds to (columns 0-1 are
+        filled apart; the two place dimensions of an aligned product belong to none)."""
+        dims = sum(GROUP_SIZES)
+        groups = np.repeat(np.arange(len(GROUP_SIZES)), GROUP_SIZES)
+        members = np.zeros((dims + 2, 2 + len(GROUP_SIZES) + CHANNELS_PER_SCALE), np.float32)
+        members[np.arange(dims), 2 + groups] = 1
+        members[np.arange(dims), 2 + len(GROUP_SIZES) + np.arange(dims) % CHANNELS_PER_SCALE] = 1
+        return members
+
+    def evidence(self, image: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """score() of one image and the nearest-neighbour evidence behind it, in one pass (for the
+        trained local head).
+
+        Returns (raw score, raw map (H, W)) exactly as score() gives them, and evidence float32
+        (C, gh, gw) on the engine's patch grid over the whole image (unsmoothed): [0] the patch
+        anomaly, [1] its local-only distance, then for each feature group, then for each feature
+        channel (all its scales together), the distance to the joint nearest bank patch on those
+        dimensions only. C = 2 + len(GROUP_SIZES) + CHANNELS_PER_SCALE, whatever the sizes are.
+        """
+        if self._search is None or self.layout is None:
+            raise InspectorError("the standalone model is not fitted: fit it on good references first")
+        with torch_threads(self.params["threads"]):
+            return self._score_one(_as_rgb(image, "image"), evidence=True)
 
     def _layout_for(self, height: int, width: int) -> TileLayout:
         """Every image is worked at the references' pixel scale, whatever its size or aspect (a

@@ -178,8 +178,8 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
     else:
         result = train_head(images, cfg, folder, settings=info.engine_settings, progress=progress, cancel=cancel,
                             resume=resume, real_defects=missed_defect_images(ws, info.id), status=status)
-        head_meta = {"norm": list(result.norm), "work_hw": list(result.work_hw), "width": cfg.width,
-                     "head_version": HEAD_VERSION}
+        head_meta = {"norm": [list(r) for r in result.norm], "work_hw": list(result.work_hw), "width": cfg.width,
+                     "n_in": result.n_in, "head_version": HEAD_VERSION}
 
         def write_files(tmp: Path) -> None:
             write_head(tmp, result.state_dict, head_meta)
@@ -351,9 +351,10 @@ def train_for_eval(references: Sequence[np.ndarray], settings: Optional[dict] = 
     with tempfile.TemporaryDirectory(prefix="inspector-train-") as tmp:
         result = train_head(references, cfg, Path(tmp), settings=settings, progress=on_progress, cancel=cancel)
     model = LocalModel(settings, device)
-    model.set_head(result.state_dict, {"norm": list(result.norm), "work_hw": list(result.work_hw),
-                                       "width": cfg.width, "head_version": HEAD_VERSION})
+    model.set_head(result.state_dict, {"norm": [list(r) for r in result.norm], "work_hw": list(result.work_hw),
+                                       "width": cfg.width, "n_in": result.n_in, "head_version": HEAD_VERSION})
     model.fit(list(references), cancel=cancel)
     model.training = {"validation": result.validation, "history": result.history,
-                      "selected_epoch": result.data.get("selected_epoch")}
+                      "selected_epoch": result.data.get("selected_epoch"),
+                      "image_score": result.data.get("image_score")}
     return model

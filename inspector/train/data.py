@@ -18,8 +18,7 @@ from ..core.errors import InspectorError
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 
 MIN_REFERENCES = 4  # 3 folds to train on (each reference scored out-of-fold) + 1 held back
-IMAGE_MEAN, IMAGE_STD = 0.5, 0.25
-MAP_CLIP = 16.0  # normalised standalone map values above this carry no more information
+IMAGE_MEAN, IMAGE_STD = 0.5, 0.25  # kept for old callers of the example images
 
 
 def check_reference_count(n: int) -> None:
@@ -36,29 +35,36 @@ def split_references(n: int) -> tuple[list[int], list[int]]:
     return [i for i in range(n) if i not in val], val
 
 
-def work_hw(height: int, width: int, work_px: int) -> tuple[int, int]:
-    """The head's working size: long side `work_px`, aspect kept, both sides multiples of 8."""
-    f = work_px / max(height, width)
-    return max(8, int(round(height * f / 8)) * 8), max(8, int(round(width * f / 8)) * 8)
+def compress(z: np.ndarray) -> np.ndarray:
+    """Monotone: log-compressed above 0 (the good median), linear below; order is kept."""
+    return np.log1p(np.maximum(z, 0)) + np.minimum(z, 0)
 
 
-def head_input(image: np.ndarray, raw_map: np.ndarray, norm: tuple[float, float],
-               hw: tuple[int, int]) -> np.ndarray:
-    """(4, h, w) float32: normalised RGB and the standalone map in calibrated units, log-compressed."""
+def normalised(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return compress((np.asarray(values, np.float32) - lo) / max(hi - lo, 1e-12)).astype(np.float32)
+
+
+def head_input(raw_map: np.ndarray, evidence: np.ndarray, score: float, norm: Sequence[Sequence[float]],
+               hw: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """(C + 2, h, w) float32 on the engine's patch grid (or resized to `hw`): the standalone map,
+    its evidence channels, and the image score as a constant channel, each in units of the
+    product's good images (norm[c] = (median, 99.9 % quantile) of out-of-fold good references;
+    the score uses the map's)."""
     import cv2
 
-    h, w = hw
-    rgb = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    lo, hi = norm
-    m = np.clip((raw_map - lo) / max(hi - lo, 1e-12), -1.0, MAP_CLIP)
-    m = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    m = np.log1p(np.maximum(m, 0)) + np.minimum(m, 0)  # compressed above lo, order kept below
-    return np.concatenate([((rgb - IMAGE_MEAN) / IMAGE_STD).transpose(2, 0, 1), m[None]],
-                          axis=0).astype(np.float32)
+    eh, ew = evidence.shape[1:]
+    m = cv2.resize(raw_map.astype(np.float32), (ew, eh), interpolation=cv2.INTER_AREA)
+    chans = np.concatenate([m[None], evidence], 0)
+    if hw is not None and tuple(hw) != (eh, ew):
+        # one channel at a time: OpenCV's area resampling takes at most 4 channels
+        chans = np.stack([cv2.resize(c, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) for c in chans])
+    out = [normalised(c, *norm[i]) for i, c in enumerate(chans)]
+    out.append(np.full_like(out[0], normalised(np.float32(score), *norm[0])))
+    return np.ascontiguousarray(np.stack(out), dtype=np.float32)
 
 
 def target_map(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """(1, h, w) soft target: the share of each working pixel the defect covers."""
+    """(1, h, w) soft target: the share of each grid cell the defect covers."""
     import cv2
 
     h, w = hw
@@ -67,17 +73,23 @@ def target_map(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 @dataclass
 class FoldScorers:
-    """Standalone models fitted on folds of the training references, and the map scale
-    (median, 99.9 % quantile of out-of-fold good pixels) the head's map input is expressed in."""
+    """Standalone models fitted on folds of the training references; `norm` holds, per head
+    input channel (map, then evidence), (median, 99.9 % quantile) over out-of-fold good patches;
+    `hw` is the patch grid of the references' usual size, where training samples are worked."""
 
     models: list[Any]
     fold_of: dict[int, int]  # training reference index -> model that has not seen it
-    norm: tuple[float, float]
+    norm: list[tuple[float, float]]
     full: Any  # fitted on all training references: scores the held-back ones
+    hw: tuple[int, int] = (0, 0)
+
+    def evidence(self, ref_index: Optional[int], image: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """(raw score, raw map, evidence) from a model that has not seen reference `ref_index`."""
+        model = self.full if ref_index is None else self.models[self.fold_of[ref_index]]
+        return model.evidence(image)
 
     def score(self, ref_index: Optional[int], image: np.ndarray) -> np.ndarray:
-        model = self.full if ref_index is None else self.models[self.fold_of[ref_index]]
-        return model.score([image])[0][1]
+        return self.evidence(ref_index, image)[1]
 
 
 def fit_fold_scorers(references: Sequence[np.ndarray], train_idx: Sequence[int],
@@ -87,7 +99,7 @@ def fit_fold_scorers(references: Sequence[np.ndarray], train_idx: Sequence[int],
 
     k = min(folds, len(train_idx))
     groups = [list(train_idx[i::k]) for i in range(k)]
-    models, fold_of, pixels = [], {}, []
+    models, fold_of, pixels, cells, shapes = [], {}, [], [], []
     rng = np.random.default_rng(0)
     for f, held in enumerate(groups):
         check_cancel(cancel)
@@ -96,29 +108,38 @@ def fit_fold_scorers(references: Sequence[np.ndarray], train_idx: Sequence[int],
         model.fit([references[j] for j in train_idx if j not in held], cancel=cancel)
         for j in held:
             fold_of[j] = f
-            raw = model.score([references[j]])[0][1].ravel()
+            _, raw, ev = model.evidence(references[j])
+            raw = raw.ravel()
             pixels.append(raw[rng.choice(raw.size, min(raw.size, 50_000), replace=False)])
+            cells.append(ev.reshape(ev.shape[0], -1))
+            shapes.append(ev.shape[1:])
         models.append(model)
     check_cancel(cancel)
     report(progress, k, k + 1, "standalone on all training references")
     full = StandaloneModel(settings)
     full.fit([references[j] for j in train_idx], cancel=cancel)
-    allpix = np.concatenate(pixels)
-    lo, hi = float(np.median(allpix)), float(np.quantile(allpix, 0.999))
-    return FoldScorers(models, fold_of, (lo, max(hi, lo + 1e-6)), full)
+    norm = [_range(np.concatenate(pixels))]
+    norm += [_range(row) for row in np.concatenate(cells, 1)]
+    hw = max(set(shapes), key=shapes.count)  # the usual grid (most references have one size)
+    return FoldScorers(models, fold_of, norm, full, (int(hw[0]), int(hw[1])))
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    lo, hi = float(np.median(values)), float(np.quantile(values, 0.999))
+    return lo, max(hi, lo + 1e-6)
 
 
 class DefectStream:
-    """Map-style dataset: index -> (input (4,h,w), target (1,h,w), label) from one rule family.
+    """Map-style dataset: index -> (input (C,h,w), target (1,h,w), label) from one rule family.
 
     Half the samples (on average) stay good, so the image head learns both classes.
     """
 
     def __init__(self, references: Sequence[np.ndarray], ref_indices: Sequence[int], scorers: FoldScorers,
-                 kinds: Sequence[str], hw: tuple[int, int], seed: int, stream: int,
+                 kinds: Sequence[str], seed: int, stream: int,
                  defect_fraction: float = 0.5, out_of_fold: bool = True) -> None:
         self.references, self.ref_indices = references, list(ref_indices)
-        self.scorers, self.kinds, self.hw = scorers, tuple(kinds), hw
+        self.scorers, self.kinds, self.hw = scorers, tuple(kinds), scorers.hw
         self.seed, self.stream, self.defect_fraction = seed, stream, defect_fraction
         self.out_of_fold = out_of_fold
         self._fg: dict[int, np.ndarray] = {}
@@ -130,8 +151,8 @@ class DefectStream:
             self._fg[j] = foreground_mask(self.references[j])
         return self._fg[j]
 
-    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """(defective-or-good image, bool mask, raw standalone map, label) of index i."""
+    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray, tuple, float]:
+        """(defective-or-good image, bool mask, standalone (score, map, evidence), label) of index i."""
         from ..generate.rules import make_defect
 
         rng = np.random.default_rng([self.seed, self.stream, int(i)])
@@ -147,14 +168,14 @@ class DefectStream:
             image, mask, _ = make_defect(image, rng, kind=kind, foreground=self.foreground(j),
                                          scale=float(rng.uniform(0.5, 1.5)))
             label = 1.0
-        raw = self.scorers.score(j if self.out_of_fold else None, image)
-        return image, mask, raw, label
+        found = self.scorers.evidence(j if self.out_of_fold else None, image)
+        return image, mask, found, label
 
     def __getitem__(self, i: int):
         import torch
 
-        image, mask, raw, label = self.sample(i)
-        return (torch.from_numpy(head_input(image, raw, self.scorers.norm, self.hw)),
+        image, mask, (score, raw, ev), label = self.sample(i)
+        return (torch.from_numpy(head_input(raw, ev, score, self.scorers.norm, self.hw)),
                 torch.from_numpy(target_map(mask, self.hw)), torch.tensor(label, dtype=torch.float32))
 
 

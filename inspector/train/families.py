@@ -10,8 +10,14 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "rules": ("scratch", "stain", "hole", "perlin_texture"),  # stage 1: many cheap samples
     # Stand-in for the high-quality stage until the generator's filtered synthetic sets exist.
     "rules_b": ("colour_spot", "cutpaste"),
-    "validation": ("crack",),  # never trained on
+    "validation": ("crack", "dent", "missing"),  # never trained on
 }
 STAGES = ("rules", "diffusion")  # what `--stages` accepts
 # "diffusion" is served by this family while no filtered synthetic set is available.
 DIFFUSION_PROXY = "rules_b"
+
+
+def validation_kinds(stages: tuple[str, ...]) -> tuple[str, ...]:
+    """The defect kinds validation uses: the validation family and every family no stage trains on."""
+    trained = {"rules" if s == "rules" else DIFFUSION_PROXY for s in stages}
+    return tuple(k for name, kinds in FAMILIES.items() if name not in trained for k in kinds)

@@ -18,12 +18,12 @@ import numpy as np
 from ..core.errors import Cancelled, InspectorError
 from ..core.progress import CancelFn
 from . import checkpoints
-from .data import (DefectStream, FoldScorers, IndexRange, fit_fold_scorers, head_input, split_references,
-                   target_map, work_hw)
-from .families import DIFFUSION_PROXY, FAMILIES, STAGES
+from .data import DefectStream, FoldScorers, IndexRange, fit_fold_scorers, head_input, split_references, target_map
+from .families import DIFFUSION_PROXY, FAMILIES, STAGES, validation_kinds
 from .losses import BETA, OMEGA, total_loss
 
 BEST_FILE = "best.safetensors"  # the best-validating weights so far, kept in every checkpoint
+IMAGE_MARGIN = 0.01  # validation I-AUROC gain over the engine needed to keep the learned image pooling
 
 
 @dataclass
@@ -31,16 +31,15 @@ class TrainConfig:
     epochs: int = 6
     samples_per_epoch: int = 160  # of the many-sample (rule-based) stage; the other stage gets half
     batch_size: int = 8
-    lr: float = 3e-4  # Adam; cosine-annealed within each stage
+    lr: float = 3e-3  # Adam; cosine-annealed within each stage (a head of ~2k weights)
     finetune_lr_factor: float = 0.3  # the second stage fine-tunes
     second_stage_share: float = 0.34  # share of the epochs given to the high-quality stage
     stages: tuple[str, ...] = ("rules",)  # ("rules",), ("rules", "diffusion"), ("diffusion", "rules"), ...
     omega: float = OMEGA
     beta: float = BETA
-    width: int = 8
-    work_px: int = 128
+    width: int = 8  # hidden channels of the head
     defect_fraction: float = 0.5
-    val_defects_per_ref: int = 2
+    val_defects_per_ref: int = 3  # one of each held-out kind in turn
     seed: int = 0
     device: str = "cpu"
     mixed_precision: str = "auto"  # auto: bf16 on CUDA, none on CPU
@@ -62,7 +61,7 @@ class TrainConfig:
         if not self.stages or any(s not in STAGES for s in self.stages) or len(set(self.stages)) != len(self.stages):
             raise InspectorError(f"stages must be one or both of {', '.join(STAGES)} (each once), "
                                  f"not {','.join(self.stages) or 'nothing'}")
-        for name in ("epochs", "samples_per_epoch", "batch_size", "width", "work_px"):
+        for name in ("epochs", "samples_per_epoch", "batch_size", "width"):
             if int(getattr(self, name)) < 1:
                 raise InspectorError(f"training setting {name} must be at least 1")
         if len(self.stages) > self.epochs:
@@ -112,8 +111,9 @@ class TrainProgress:
 @dataclass
 class TrainResult:
     state_dict: dict
-    norm: tuple[float, float]
+    norm: list  # per input channel (median, 99.9 % quantile) of good patches
     work_hw: tuple[int, int]
+    n_in: int  # head input channels
     config: TrainConfig
     history: list[dict] = field(default_factory=list)  # per epoch: loss, validation metrics
     validation: dict = field(default_factory=dict)  # final: {"local": {...}, "standalone": {...}}
@@ -124,7 +124,8 @@ class TrainResult:
 
 @dataclass
 class Validation:
-    inputs: Any  # tensor (N, 4, h, w)
+    inputs: Any  # tensor (N, C, h, w)
+    images: np.ndarray  # uint8 (N, h, w, 3): the images at grid size, for the examples
     masks: list[np.ndarray]  # bool (h, w)
     labels: np.ndarray
     baseline_scores: np.ndarray  # standalone: map maximum
@@ -133,38 +134,48 @@ class Validation:
 
 
 def build_validation(references: Sequence[np.ndarray], val_idx: Sequence[int], scorers: FoldScorers,
-                     hw: tuple[int, int], cfg: TrainConfig,
-                     real_defects: Sequence[np.ndarray] = ()) -> Validation:
-    """Held-back references, good and with defects of a family no stage trains on, plus real
-    defect images (image-level only: their masks are unknown)."""
+                     cfg: TrainConfig, real_defects: Sequence[np.ndarray] = ()) -> Validation:
+    """Held-back references, good and with defects of every kind no stage trains on (in turn, so
+    early stopping follows several unseen kinds, not one), plus real defect images (image-level
+    only: their masks are unknown)."""
     import cv2
     import torch
 
     from ..generate.masks import foreground_mask
     from ..generate.rules import make_defect
 
+    hw = scorers.hw
+    kinds = validation_kinds(cfg.stages)
     rng = np.random.default_rng([cfg.seed, 99])
+    made = 0
     items: list[tuple[np.ndarray, np.ndarray, float]] = []
     for j in val_idx:
         ref = references[j]
         items.append((ref, np.zeros(ref.shape[:2], bool), 0.0))
         fg = foreground_mask(ref)
         for _ in range(cfg.val_defects_per_ref):
-            kind = str(rng.choice(FAMILIES["validation"]))
+            kind, made = kinds[made % len(kinds)], made + 1
             img, mask, _ = make_defect(ref, rng, kind=kind, foreground=fg, scale=float(rng.uniform(0.6, 1.4)))
             items.append((img, mask, 1.0))
     for img in real_defects:
         items.append((img, None, 1.0))
-    inputs, masks, labels, bscores, bmaps = [], [], [], [], []
+    inputs, images, masks, labels, bscores, bmaps = [], [], [], [], [], []
     for img, mask, label in items:
-        raw = scorers.score(None, img)
-        inputs.append(head_input(img, raw, scorers.norm, hw))
-        masks.append(None if mask is None else target_map(mask, hw)[0] >= 0.5)
+        score, raw, ev = scorers.evidence(None, img)
+        inputs.append(head_input(raw, ev, score, scorers.norm, hw))
+        images.append(cv2.resize(img, (hw[1], hw[0]), interpolation=cv2.INTER_AREA))
+        masks.append(None if mask is None else _grid_mask(target_map(mask, hw)[0]))
         labels.append(label)
-        bscores.append(float(raw.max()))
+        bscores.append(float(score))
         bmaps.append(cv2.resize(raw.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_AREA))
-    return Validation(torch.from_numpy(np.stack(inputs)), masks, np.array(labels), np.array(bscores), bmaps,
-                      real=len(real_defects))
+    return Validation(torch.from_numpy(np.stack(inputs)), np.stack(images), masks, np.array(labels),
+                      np.array(bscores), bmaps, real=len(real_defects))
+
+
+def _grid_mask(cover: np.ndarray) -> np.ndarray:
+    """Grid cells that count as defect: at least half covered, or, for a defect smaller than half a
+    cell, its best-covered cells (so a small defect is never lost from pixel validation)."""
+    return cover >= min(0.5, float(cover.max())) if cover.max() > 0 else cover > 0
 
 
 def validation_metrics(val: Validation, scores: np.ndarray, maps: Sequence[np.ndarray]) -> dict:
@@ -209,7 +220,8 @@ def run_head(head: Any, inputs: Any, batch: int = 16) -> tuple[np.ndarray, list[
 
 
 def selection_score(m: dict) -> float:
-    """One number to pick the best epoch on validation: mean of I-AUROC, P-AUROC and PRO."""
+    """One number to pick the best epoch on validation: mean of I-AUROC, P-AUROC and PRO (among
+    the epochs whose I-AUROC is not below the untrained head's, i.e. the engine's)."""
     vals = [m[k] for k in ("i_auroc", "p_auroc", "pro") if m.get(k) is not None and m[k] == m[k]]
     return float(np.mean(vals)) if vals else float("-inf")
 
@@ -256,14 +268,14 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     say("fitting the standalone engine on folds of the references")
     scorers = fit_fold_scorers(references, train_idx, settings, cancel=cancel,
                                progress=lambda d, t, m: say(m))
-    med = (int(np.median([r.shape[0] for r in references])), int(np.median([r.shape[1] for r in references])))
-    hw = work_hw(*med, cfg.work_px)
+    hw = scorers.hw
     say("building the validation set")
-    val = build_validation(references, val_idx, scorers, hw, cfg, real_defects)
+    val = build_validation(references, val_idx, scorers, cfg, real_defects)
     mp = cfg.mixed_precision if cfg.mixed_precision != "auto" else ("bf16" if cfg.device == "cuda" else "no")
     accelerator = Accelerator(cpu=cfg.device == "cpu", mixed_precision=mp, project_dir=str(run_dir))
     set_seed(cfg.seed)
-    head = build_head(cfg.width)
+    n_in = int(val.inputs.shape[1])
+    head = build_head(n_in, cfg.width)
     optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr)
     head, optimizer = accelerator.prepare(head, optimizer)
     epochs = plan_epochs(cfg)
@@ -293,14 +305,15 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
             best_state = load_file(str(last / BEST_FILE))
     else:
         s0, m0 = run_head(accelerator.unwrap_model(head), val.inputs, 16)
-        best = {"epoch": 0, "score": selection_score(validation_metrics(val, s0, m0))}
+        m0 = validation_metrics(val, s0, m0)
+        best = {"epoch": 0, "score": selection_score(m0), "floor_i_auroc": m0["i_auroc"], "image_score": "engine"}
         best_state = cpu_state()
-    streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], hw, cfg.seed,
+    streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], cfg.seed,
                                   stream=k) for k, name in enumerate(FAMILIES)}
     seen = sum(e.samples for e in epochs[:first_epoch]) + done_in_epoch
     t_start, seen_at_start = time.perf_counter(), seen
     data_note = {"train_references": len(train_idx), "validation_references": len(val_idx),
-                 "validation_defects": list(FAMILIES["validation"]), "real_defects": val.real,
+                 "validation_defects": list(validation_kinds(cfg.stages)), "real_defects": val.real,
                  "stages": [{"stage": s, "family": ("rules" if s == "rules" else DIFFUSION_PROXY),
                              "kinds": list(FAMILIES["rules" if s == "rules" else DIFFUSION_PROXY])}
                             for s in cfg.stages]}
@@ -371,8 +384,16 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         metrics = validation_metrics(val, scores, maps)
         history.append({"epoch": ei + 1, "stage": ep.stage, "loss": float(np.mean(losses)) if losses else loss_value,
                         "batch_size": batch, **{f"val_{k}": v for k, v in metrics.items()}})
-        if selection_score(metrics) > best["score"]:
-            best = {"epoch": ei + 1, "score": selection_score(metrics)}
+        # The pixel map does not depend on the image pooling. An epoch's learned pooling counts
+        # only where it ranks validation images clearly better than the engine's score (a few
+        # held-back good images cannot tell a small gain from noise); otherwise that epoch would
+        # be kept with the engine's image score (pooling reset: the engine's ranking exactly).
+        floor = best.get("floor_i_auroc", float("nan"))
+        learned = bool(metrics["i_auroc"] >= floor + IMAGE_MARGIN)
+        effective = dict(metrics) if learned else {**metrics, "i_auroc": floor}
+        if selection_score(effective) > best["score"]:
+            best = {"epoch": ei + 1, "score": selection_score(effective), "floor_i_auroc": floor,
+                    "image_score": "learned" if learned else "engine"}
             best_state = cpu_state()
         save(ei + 1, 0)
         if progress is not None:
@@ -382,24 +403,26 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     model = accelerator.unwrap_model(head)
     model.load_state_dict(best_state)
     data_note["selected_epoch"] = best["epoch"]
+    if best.get("image_score") != "learned":
+        with torch.no_grad():
+            model.pool.weight.zero_()
+            model.pool.bias.zero_()
+    data_note["image_score"] = "learned" if best.get("image_score") == "learned" else "engine"
     scores, maps = run_head(model, val.inputs)
     final = {"local": validation_metrics(val, scores, maps),
              "standalone": validation_metrics(val, val.baseline_scores, val.baseline_maps)}
     state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
-    result = TrainResult(state, scorers.norm, hw, cfg, history, final, scorers, data_note)
+    result = TrainResult(state, scorers.norm, hw, n_in, cfg, history, final, scorers, data_note)
     result.examples = _examples(val, maps)
     return result
 
 
 def _examples(val: Validation, maps: Sequence[np.ndarray], n: int = 3) -> dict[str, np.ndarray]:
     """A few defective validation images with both maps, for the side-by-side view."""
-    from .data import IMAGE_MEAN, IMAGE_STD
-
     idx = [i for i, m in enumerate(val.masks) if m is not None and val.labels[i] == 1][:n]
     if not idx:
         return {}
-    rgb = (val.inputs[idx, :3].numpy() * IMAGE_STD + IMAGE_MEAN).transpose(0, 2, 3, 1)
-    return {"image": np.clip(rgb * 255, 0, 255).astype(np.uint8),
+    return {"image": val.images[idx],
             "standalone": np.stack([val.baseline_maps[i] for i in idx]).astype(np.float32),
             "local": np.stack([maps[i] for i in idx]).astype(np.float32),
             "mask": np.stack([val.masks[i] for i in idx])}

@@ -55,12 +55,22 @@ def read_head(folder: Path) -> tuple[dict, dict]:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise InspectorError(f"the local detector in {folder} is unreadable ({exc}) — train it again "
                              "or activate another version") from None
+    check_head_version(meta, folder)
     return state, meta
+
+
+def check_head_version(meta: dict, where: Any = "memory") -> None:
+    from ...train.head import HEAD_VERSION
+
+    if meta.get("head_version") != HEAD_VERSION or "n_in" not in meta:
+        raise InspectorError(f"the local detector in {where} was trained by an older version of Inspector "
+                             f"(head format {meta.get('head_version')}, this one reads {HEAD_VERSION}) — "
+                             "train it again")
 
 
 class LocalModel(ScoreModel):
     engine_id = "local"
-    version = "1"
+    version = "2"  # 2: the head weighs the standalone engine's evidence (head format 2)
 
     def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
         super().__init__(settings, device)
@@ -71,7 +81,8 @@ class LocalModel(ScoreModel):
     def set_head(self, state_dict: dict, meta: dict) -> None:
         from ...train.head import build_head
 
-        head = build_head(int(meta["width"]))
+        check_head_version(meta)
+        head = build_head(int(meta["n_in"]), int(meta["width"]))
         try:
             head.load_state_dict(state_dict)
         except RuntimeError as exc:
@@ -99,23 +110,29 @@ class LocalModel(ScoreModel):
         self.standalone = model
 
     def score(self, images: Sequence[np.ndarray]) -> list[tuple[float, np.ndarray]]:
-        """(image logit, pixel logit map at input size): the head's outputs, raw."""
+        """(image logit, pixel logit map at input size). The head works on the engine's patch grid
+        of each image (its own size); its bounded correction is brought to input size and added
+        to the engine's full-resolution map under the head's transform, so pixels keep the
+        engine's sharpness and an untrained head ranks them exactly like the engine."""
         import cv2
         import torch
 
-        from ...train.data import head_input, work_hw
+        from ...train.data import head_input, normalised
 
         if self.standalone is None or self.head is None:
             raise InspectorError("the local model is not fitted: fit it on good references first")
         out = []
-        norm = tuple(self.meta["norm"])
-        work_px = max(self.meta["work_hw"])
-        for image, (_, raw) in zip(images, self.standalone.score(images)):
-            h, w = image.shape[:2]
-            x = head_input(np.asarray(image), raw, norm, work_hw(h, w, work_px))
+        norm = self.meta["norm"]
+        gain, bias = float(self.head.map_gain.detach()), float(self.head.map_bias.detach())
+        for image in images:
+            score, raw, ev = self.standalone.evidence(np.asarray(image))
+            h, w = raw.shape
+            x = head_input(raw, ev, score, norm)
             with torch.no_grad():
                 s, m = self.head(torch.from_numpy(x)[None].to(self.device))
-            pixel = cv2.resize(m[0].float().cpu().numpy(), (w, h), interpolation=cv2.INTER_LINEAR)
+            correction = m[0].float().cpu().numpy() - (gain * x[0] + bias)
+            pixel = gain * normalised(raw, *norm[0]) + bias + \
+                cv2.resize(correction, (w, h), interpolation=cv2.INTER_LINEAR)
             out.append((float(s[0]), pixel.astype(np.float32)))
         return out
 

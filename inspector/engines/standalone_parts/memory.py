@@ -147,12 +147,24 @@ class BankSearch:
     def anomaly(self, features: np.ndarray) -> np.ndarray:
         """Joint + local_weight * local nearest-neighbour distance, float32 (N,), of raw
         descriptors (N, D)."""
+        return self._search(features, evidence=False)[0]
+
+    def nearest(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """anomaly() with its evidence (for the trained local head): (anomaly (N,), local (N,) the
+        local-only nearest-neighbour distance, residual (N, D) float32 squared standardised
+        difference of each dimension to the joint nearest bank patch)."""
+        return self._search(features, evidence=True)
+
+    def _search(self, features: np.ndarray, evidence: bool) -> tuple[np.ndarray, ...]:
         import torch
 
         q = torch.from_numpy(self.memory.standardise(features)).to(self.device)
         nl = self.memory.n_local
         block = max(1, QUERY_BLOCK // max(1, self.bank_local.shape[0]))
         out = torch.empty(q.shape[0], device=self.device)
+        if evidence:
+            bank = torch.cat([self.bank_local, self.bank_context], 1)
+            local_out, residual = torch.empty(q.shape[0], device=self.device), torch.empty(q.shape, device=self.device)
         with torch.no_grad():
             for s in range(0, q.shape[0], block):
                 ql, qc = q[s:s + block, :nl], q[s:s + block, nl:]
@@ -161,10 +173,14 @@ class BankSearch:
                 d2 = torch.addmm(self.sq_local[None], ql, self.bank_local.T, alpha=-2)
                 local = (d2.amin(1) + sq_l).clamp_min(0).sqrt()
                 d2 += torch.addmm(self.sq_context[None], qc, self.bank_context.T, alpha=-2)
-                joint = (d2.amin(1) + sq_l + sq_c).clamp_min(0).sqrt()
-                out[s:s + block] = joint + self.local_weight * local
-        return out.cpu().numpy().astype(np.float32)
-
+                best, arg = d2.min(1)
+                out[s:s + block] = (best + sq_l + sq_c).clamp_min(0).sqrt() + self.local_weight * local
+                if evidence:
+                    local_out[s:s + block] = local
+                    residual[s:s + block] = (q[s:s + block] - bank[arg]) ** 2
+        if not evidence:
+            return (out.cpu().numpy().astype(np.float32),)
+        return tuple(t.cpu().numpy().astype(np.float32) for t in (out, local_out, residual))
 
 def match_shift(features: Sequence[np.ndarray], positions: Sequence[np.ndarray], rng: np.random.Generator,
                 queries: int = 256, bank: int = 16384, refs: int = 8) -> float:
