@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -19,15 +19,17 @@ from ..core.errors import Cancelled, InspectorError
 from ..core.progress import CancelFn
 from . import checkpoints
 from .data import DefectStream, FoldScorers, IndexRange, fit_fold_scorers, head_input, split_references, target_map
-from .families import DIFFUSION_PROXY, FAMILIES, STAGES, validation_kinds
+from .families import DIFFUSION_PROXY, FAMILIES, validation_kinds
+from .config_base import StagedConfig
 from .losses import BETA, OMEGA, total_loss
+from .steps import is_out_of_memory, lower_batch, optimise, restore_run, set_cosine_lr
 
 BEST_FILE = "best.safetensors"  # the best-validating weights so far, kept in every checkpoint
 IMAGE_MARGIN = 0.01  # validation I-AUROC gain over the engine needed to keep the learned image pooling
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(StagedConfig):
     epochs: int = 6
     samples_per_epoch: int = 160  # of the many-sample (rule-based) stage; the other stage gets half
     batch_size: int = 8
@@ -45,27 +47,7 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto: bf16 on CUDA, none on CPU
     threads: int = 1  # torch threads on CPU: 1 is fastest on a small shared CPU
 
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["stages"] = list(self.stages)
-        return d
-
-    @classmethod
-    def from_json(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        out = cls(**{k: v for k, v in data.items() if k in known})
-        out.stages = tuple(out.stages)
-        return out
-
-    def check(self) -> None:
-        if not self.stages or any(s not in STAGES for s in self.stages) or len(set(self.stages)) != len(self.stages):
-            raise InspectorError(f"stages must be one or both of {', '.join(STAGES)} (each once), "
-                                 f"not {','.join(self.stages) or 'nothing'}")
-        for name in ("epochs", "samples_per_epoch", "batch_size", "width"):
-            if int(getattr(self, name)) < 1:
-                raise InspectorError(f"training setting {name} must be at least 1")
-        if len(self.stages) > self.epochs:
-            raise InspectorError(f"{len(self.stages)} stages need at least {len(self.stages)} epochs")
+    POSITIVE = ("epochs", "samples_per_epoch", "batch_size", "width")
 
 
 @dataclass
@@ -202,7 +184,7 @@ def run_head(head: Any, inputs: Any, batch: int = 16) -> tuple[np.ndarray, list[
                 try:
                     s, m = head(inputs[k:k + batch].to(next(head.parameters()).device))
                 except Exception as exc:
-                    if not _is_oom(exc) or batch == 1:
+                    if not is_out_of_memory(exc) or batch == 1:
                         raise
                     batch //= 2
                     continue
@@ -210,7 +192,7 @@ def run_head(head: Any, inputs: Any, batch: int = 16) -> tuple[np.ndarray, list[
                 maps += list(m.float().cpu().numpy())
                 k += batch
     except Exception as exc:
-        if _is_oom(exc):
+        if is_out_of_memory(exc):
             raise InspectorError("out of GPU memory even with batch size 1 — train with --device cpu, "
                                  "or close other programs using the GPU") from None
         raise
@@ -224,13 +206,6 @@ def selection_score(m: dict) -> float:
     the epochs whose I-AUROC is not below the untrained head's, i.e. the engine's)."""
     vals = [m[k] for k in ("i_auroc", "p_auroc", "pro") if m.get(k) is not None and m[k] == m[k]]
     return float(np.mean(vals)) if vals else float("-inf")
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or \
-        (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path,
@@ -283,13 +258,7 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     history: list[dict] = []
     first_epoch, done_in_epoch, batch, step = 0, 0, cfg.batch_size, 0
     if start is not None:
-        try:
-            accelerator.load_state(str(last))
-        except Exception as exc:  # noqa: BLE001 - any failure to read it means the same to the user
-            raise InspectorError(f"checkpoint {last} cannot be loaded ({type(exc).__name__}: {exc}) — delete "
-                                 "the run folder or train again without --resume") from None
-        first_epoch, done_in_epoch = int(start["epoch"]), int(start["done_in_epoch"])
-        batch, step, history = int(start["batch_size"]), int(start["step"]), list(start["history"])
+        first_epoch, done_in_epoch, batch, step, history = restore_run(accelerator, last, start)
     def cpu_state() -> dict:
         return {k: v.detach().float().cpu().clone() for k, v in accelerator.unwrap_model(head).state_dict().items()}
 
@@ -349,37 +318,24 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
                     if cancel is not None and cancel():
                         save(ei, done)
                         raise Cancelled("training cancelled; resume it with --resume (or Resume in the Training tab)")
-                    frac = (done + len(x) * accelerator.num_processes) / ep.samples
-                    stage_pos = (ep.index_in_stage + frac) / max(1, sum(1 for e in epochs if e.stage == ep.stage))
-                    for g in optimizer.param_groups:  # cosine annealing within the stage
-                        g["lr"] = cfg.lr * ep.lr_factor * 0.5 * (1 + math.cos(math.pi * min(1.0, stage_pos)))
-                    with accelerator.autocast():
+                    n_step = len(x) * accelerator.num_processes
+                    set_cosine_lr(optimizer, cfg.lr, ep, epochs, done + n_step)
+
+                    def loss_terms() -> dict:
                         img_logit, pix_logit = head(x)
-                        terms = total_loss(img_logit.float(), label, pix_logit.float(), y[:, 0],
-                                           cfg.omega, cfg.beta)
-                    optimizer.zero_grad()
-                    accelerator.backward(terms["loss"])
-                    optimizer.step()
+                        return total_loss(img_logit.float(), label, pix_logit.float(), y[:, 0], cfg.omega, cfg.beta)
+
+                    loss_value = optimise(accelerator, optimizer, loss_terms)
                     step += 1
-                    done += len(x) * accelerator.num_processes
-                    seen += len(x) * accelerator.num_processes
-                    loss_value = float(terms["loss"].detach())
+                    done += n_step
+                    seen += n_step
                     losses.append(loss_value)
                     rate = (seen - seen_at_start) / max(time.perf_counter() - t_start, 1e-6)
                     if progress is not None:
                         progress(TrainProgress(ei + 1, len(epochs), step, seen, total, loss_value, rate,
                                                (total - seen) / max(rate, 1e-9), ep.stage))
-            except Exception as exc:
-                if not _is_oom(exc):
-                    raise
-                optimizer.zero_grad()
-                if cfg.device == "cuda":
-                    torch.cuda.empty_cache()
-                if batch == 1:
-                    raise InspectorError("out of GPU memory even with batch size 1 — train with --device cpu, "
-                                         "or close other programs using the GPU") from None
-                batch = max(1, batch // 2)
-                say(f"out of memory: batch size lowered to {batch}, going on")
+            except Exception as exc:  # noqa: BLE001 - out of memory halves the batch, the rest is raised
+                batch = lower_batch(exc, optimizer, cfg.device, batch, say)
         scores, maps = run_head(accelerator.unwrap_model(head), val.inputs, max(batch, 16))
         metrics = validation_metrics(val, scores, maps)
         history.append({"epoch": ei + 1, "stage": ep.stage, "loss": float(np.mean(losses)) if losses else loss_value,

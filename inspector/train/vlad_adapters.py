@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -30,8 +30,10 @@ from ..core.errors import Cancelled, InspectorError
 from ..core.progress import CancelFn
 from . import checkpoints
 from .data import IndexRange, defect_or_good, split_references
-from .families import DIFFUSION_PROXY, FAMILIES, STAGES
-from .loop import TrainProgress, _is_oom, plan_epochs, selection_score
+from .families import DIFFUSION_PROXY, FAMILIES
+from .config_base import StagedConfig
+from .loop import TrainProgress, plan_epochs, selection_score
+from .steps import lower_batch, optimise, restore_run, set_cosine_lr
 from .losses import BETA, OMEGA, total_loss
 
 BEST_FILE = "best_adapters.safetensors"
@@ -39,7 +41,7 @@ METRIC_PX = 128  # validation maps and masks are compared at this size (speed; r
 
 
 @dataclass
-class VladTrainConfig:
+class VladTrainConfig(StagedConfig):
     """Defaults from seed 001 A.1 (Adam 1e-4 cosine, 512 px, batch 16); 10 x 200 samples."""
 
     epochs: int = 10
@@ -61,29 +63,10 @@ class VladTrainConfig:
     threads: int = 1  # torch threads on CPU
     workers: int = 0  # DataLoader processes making defects (a GPU run wants several)
 
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["stages"] = list(self.stages)
-        return d
-
-    @classmethod
-    def from_json(cls, data: dict) -> "VladTrainConfig":
-        known = {f.name for f in fields(cls)}
-        out = cls(**{k: v for k, v in data.items() if k in known})
-        out.stages = tuple(out.stages)
-        return out
-
     def check(self) -> None:
-        if not self.stages or any(s not in STAGES for s in self.stages) or len(set(self.stages)) != len(self.stages):
-            raise InspectorError(f"stages must be one or both of {', '.join(STAGES)} (each once), "
-                                 f"not {','.join(self.stages) or 'nothing'}")
-        for name in ("epochs", "samples_per_epoch", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise InspectorError(f"training setting {name} must be at least 1")
+        super().check()
         if not 32 <= int(self.image_size) <= 2048:
             raise InspectorError(f"training setting image_size must be 32 to 2048, not {self.image_size}")
-        if len(self.stages) > self.epochs:
-            raise InspectorError(f"{len(self.stages)} stages need at least {len(self.stages)} epochs")
         if self.lr <= 0 or self.omega < 0 or self.beta <= 0:
             raise InspectorError(f"training settings need lr > 0, omega >= 0, beta > 0 (got {self.lr}, "
                                  f"{self.omega}, {self.beta})")
@@ -340,13 +323,7 @@ def train_vlad_adapters(references: Sequence[np.ndarray], cfg: VladTrainConfig, 
     history: list[dict] = []
     first_epoch, done_in_epoch, batch, step = 0, 0, cfg.batch_size, 0
     if start is not None:
-        try:
-            accelerator.load_state(str(last))
-        except Exception as exc:  # noqa: BLE001 - any failure to read it means the same to the user
-            raise InspectorError(f"checkpoint {last} cannot be loaded ({type(exc).__name__}: {exc}) — delete "
-                                 "the run folder or train again without --resume") from None
-        first_epoch, done_in_epoch = int(start["epoch"]), int(start["done_in_epoch"])
-        batch, step, history = int(start["batch_size"]), int(start["step"]), list(start["history"])
+        first_epoch, done_in_epoch, batch, step, history = restore_run(accelerator, last, start)
         best = dict(start["best"])
         from safetensors.numpy import load_file
 
@@ -411,35 +388,19 @@ def train_vlad_adapters(references: Sequence[np.ndarray], cfg: VladTrainConfig, 
                         save(ei, done, losses)
                         raise Cancelled("training cancelled; resume it with --resume (or Resume in the Training tab)")
                     n_step = len(images) * accelerator.num_processes
-                    stage_pos = (ep.index_in_stage + (done + n_step) / ep.samples) / \
-                        max(1, sum(1 for e in epochs if e.stage == ep.stage))
-                    for g in optimizer.param_groups:  # cosine annealing within the stage
-                        g["lr"] = cfg.lr * ep.lr_factor * 0.5 * (1 + math.cos(math.pi * min(1.0, stage_pos)))
-                    with accelerator.autocast():
-                        terms = _step_loss(objective, bb, images, targets, labels, cfg)
-                    optimizer.zero_grad()
-                    accelerator.backward(terms["loss"])
-                    optimizer.step()
+                    set_cosine_lr(optimizer, cfg.lr, ep, epochs, done + n_step)
+                    loss_value = optimise(accelerator, optimizer,
+                                          lambda: _step_loss(objective, bb, images, targets, labels, cfg))
                     step += 1
                     done += n_step
                     seen += n_step
-                    loss_value = float(terms["loss"].detach())
                     losses.append(loss_value)
                     rate = (seen - seen_at_start) / max(time.perf_counter() - t_start, 1e-6)
                     if progress is not None:
                         progress(TrainProgress(ei + 1, len(epochs), step, seen, total, loss_value, rate,
                                                (total - seen) / max(rate, 1e-9), ep.stage))
-            except Exception as exc:
-                if not _is_oom(exc):
-                    raise
-                optimizer.zero_grad()
-                if cfg.device == "cuda":
-                    torch.cuda.empty_cache()
-                if batch == 1:
-                    raise InspectorError("out of GPU memory even with batch size 1 — train with --device cpu, "
-                                         "a smaller image_size, or close other programs using the GPU") from None
-                batch = max(1, batch // 2)
-                say(f"out of memory: batch size lowered to {batch}, going on")
+            except Exception as exc:  # noqa: BLE001 - out of memory halves the batch, the rest is raised
+                batch = lower_batch(exc, optimizer, cfg.device, batch, say, hint="a smaller image_size, ")
         metrics, _, _ = validate()
         history.append({"epoch": ei + 1, "stage": ep.stage, "loss": float(np.mean(losses)) if losses else loss_value,
                         "batch_size": batch, **{f"val_{k}": v for k, v in metrics.items()}})
