@@ -333,7 +333,7 @@ class CutRun:
                     first = float(peak.detach())
                     if self.n_start is None:
                         self.n_start = max(n_t, 1)
-                if updates > 0 and (float(peak) >= thr or updates >= self.p.max_refine):
+                if updates > 0 and (float(peak.detach()) >= thr or updates >= self.p.max_refine):
                     break
                 loss = 1 - peak
                 grad = torch.autograd.grad(loss, latent)[0]
