@@ -51,6 +51,14 @@ def test_train_activate_inspect_roll_back_delete(ws, tmp_path):
     image = render_good("washer", np.random.default_rng(50), 40)  # another size than the references
     result = det.predict(image)
     assert result.engine_id == "local" and result.anomaly_map.shape == (40, 40)
+    assert 0 < result.score < 1 and 0 < result.threshold < 1  # a probability, as an operator reads it
+    state = ws.abs_path(products.get_product(ws, "washer").state_path)
+    (state / "local.json").rename(state / "local.json.away")  # what a local version 2 state looks like
+    from inspector.engines.local.model import LocalModel
+
+    with pytest.raises(InspectorError, match="local engine version 2 or older.*fit the product again"):
+        LocalModel.load(state)
+    (state / "local.json.away").rename(state / "local.json")
     assert [d.active for d in training.list_detectors(ws, "washer")] == [True, False]
 
     assert training.detector_in_use(ws, "washer") == 1

@@ -23,6 +23,7 @@ from ..base import Availability, ScoreModel
 HEAD_WEIGHTS, HEAD_META = "head.safetensors", "head.json"
 HEAD_FILES = (HEAD_WEIGHTS, HEAD_META)
 HEAD_DIR = "head"
+STATE_JSON = "local.json"  # the local engine's own version, next to the standalone state
 
 
 def availability(settings: dict[str, Any]) -> Availability:
@@ -70,7 +71,9 @@ def check_head_version(meta: dict, where: Any = "memory") -> None:
 
 class LocalModel(ScoreModel):
     engine_id = "local"
-    version = "2"  # 2: the head weighs the standalone engine's evidence (head format 2)
+    # 2: the head weighs the standalone engine's evidence (head format 2); 3: the image score is a
+    # probability (sigmoid of the head's image logit), so thresholds are in (0, 1) like a share
+    version = "3"
 
     def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
         super().__init__(settings, device)
@@ -110,7 +113,9 @@ class LocalModel(ScoreModel):
         self.standalone = model
 
     def score(self, images: Sequence[np.ndarray]) -> list[tuple[float, np.ndarray]]:
-        """(image logit, pixel logit map at input size). The head works on the engine's patch grid
+        """(image defect probability in (0, 1), pixel logit map at input size). A probability, not
+        the logit, so an operator reads "score 0.91 / threshold 0.20" and the recheck band (a share
+        of the threshold) has a meaning; the ranking is the logit's. The head works on the engine's patch grid
         of each image (its own size); its bounded correction is brought to input size and added
         to the engine's full-resolution map under the head's transform, so pixels keep the
         engine's sharpness and an untrained head ranks them exactly like the engine."""
@@ -133,13 +138,15 @@ class LocalModel(ScoreModel):
             correction = m[0].float().cpu().numpy() - (gain * x[0] + bias)
             pixel = gain * normalised(raw, *norm[0]) + bias + \
                 cv2.resize(correction, (w, h), interpolation=cv2.INTER_LINEAR)
-            out.append((float(s[0]), pixel.astype(np.float32)))
+            out.append((float(torch.sigmoid(s[0].double())), pixel.astype(np.float32)))
         return out
 
     def save(self, folder: Path) -> None:
         if self.standalone is None or self.head is None:
             raise InspectorError("the local model is not fitted: nothing to save")
         self.standalone.save(folder)
+        atomic_write_bytes(Path(folder) / STATE_JSON, json.dumps({"engine_id": self.engine_id,
+                                                                  "version": self.version}).encode())
         (Path(folder) / HEAD_DIR).mkdir(exist_ok=True)
         write_head(Path(folder) / HEAD_DIR, self.head.state_dict(), self.meta)
 
@@ -147,6 +154,13 @@ class LocalModel(ScoreModel):
     def load(cls, folder: Path, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> "LocalModel":
         from ..standalone import StandaloneModel
 
+        try:
+            saved = json.loads((Path(folder) / STATE_JSON).read_text()).get("version")
+        except (OSError, ValueError, AttributeError):
+            saved = None  # states of local version 2 and before wrote no local.json
+        if saved != cls.version:
+            raise InspectorError(f"{folder}: saved by local engine version {saved or '2 or older'}, this is "
+                                 f"version {cls.version} (its scores are on another scale): fit the product again")
         model = cls(settings, device)
         model.standalone = StandaloneModel.load(folder, model._standalone_settings(), device)
         model.set_head(*read_head(Path(folder) / HEAD_DIR))
