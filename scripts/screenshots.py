@@ -14,16 +14,14 @@ the worst GUI-thread latency while scoring runs) and prints the figures.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from shot_kit import ShotKit  # noqa: E402
+from shot_kit import ShotKit, run_isolated  # noqa: E402
 
 
 def main() -> int:
@@ -32,13 +30,7 @@ def main() -> int:
     ap.add_argument("--live-seconds", type=float, default=6.0)
     ap.add_argument("--size", default="", help="force a window size, WxH (default: the app's own)")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="inspector-shots-"))
-    os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
-    os.environ.setdefault("INSPECTOR_MODELS_DIR", str(tmp / "models"))
-    try:
-        return shoot(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return run_isolated("inspector-shots-", lambda tmp: shoot(args, tmp))
 
 
 def shoot(args: argparse.Namespace, tmp: Path) -> int:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from shot_kit import ShotKit  # noqa: E402
+from shot_kit import ShotKit, run_isolated  # noqa: E402
 sys.path.insert(0, str(ROOT / "tests"))
 
 
@@ -27,17 +25,15 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--size", default="1366x768")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="inspector-iapas-shots-"))
-    os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
-    try:
+    def with_tiny_models(tmp: Path) -> int:
         from iapas_fixtures import build_iapas_models
 
         tiny = build_iapas_models(tmp / "models")
         os.environ["INSPECTOR_MANIFEST"] = str(tiny.manifest)
         os.environ["INSPECTOR_MODELS_DIR"] = str(tiny.models_dir)
         return shoot(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    return run_isolated("inspector-iapas-shots-", with_tiny_models)
 
 
 def shoot(args: argparse.Namespace, tmp: Path) -> int:

@@ -12,15 +12,13 @@ folder into which the script drops three parts (the last one defective), one par
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from shot_kit import ShotKit  # noqa: E402
+from shot_kit import ShotKit, run_isolated  # noqa: E402
 
 
 def main() -> int:
@@ -29,13 +27,7 @@ def main() -> int:
     ap.add_argument("--size", default="", help="force a window size, WxH (default: the app's own)")
     ap.add_argument("--settings-shot", type=Path, help="also save the Settings tab here (to check it)")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="inspector-live-shots-"))
-    os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")  # never touch the user's settings
-    os.environ.setdefault("INSPECTOR_MODELS_DIR", str(tmp / "models"))
-    try:
-        return shoot(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return run_isolated("inspector-live-shots-", lambda tmp: shoot(args, tmp))
 
 
 def shoot(args: argparse.Namespace, tmp: Path) -> int:

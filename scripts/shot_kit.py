@@ -41,3 +41,19 @@ class ShotKit:
         widget.grab().save(str(path))
         print(f"saved {path}")
         return path
+
+
+def run_isolated(prefix: str, shoot: Callable[[Path], int]) -> int:
+    """Run `shoot(tmp)` with a fresh temp folder holding the settings file and the models folder
+    (never the user's), removed afterwards."""
+    import os
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["INSPECTOR_SETTINGS"] = str(tmp / "settings.ini")
+    os.environ.setdefault("INSPECTOR_MODELS_DIR", str(tmp / "models"))
+    try:
+        return shoot(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
