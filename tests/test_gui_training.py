@@ -162,3 +162,31 @@ def test_vlad_adapters_train_compare_and_activate_from_the_tab(qtbot, make_windo
     assert products.get_product(w.state.workspace, "washer").engine == "vlad"
     assert training.detector_in_use(w.state.workspace, "washer") == 1
     assert all(t.startswith("VLAD adapters v1 active, Inspect and Live use it") for t in shown(w)), shown(w)
+
+
+def test_the_high_quality_stage_offers_the_products_synthetic_sets(qtbot, make_window, tmp_path, monkeypatch):
+    from inspector.services import synthetic, training
+
+    w = make_window(tiny_product_ws(tmp_path / "ws", tmp_path))
+    tab = w.tab_widgets["training"]
+    assert not tab.use_sets.isEnabled() and "none accepted" in tab.use_sets.text()
+    assert "Generator tab" in tab.use_sets.toolTip()
+    list(synthetic.generate_set(w.state.workspace, "washer", "spots",
+                                synthetic.RunSettings(count=4, kind="poisson", filter=False)))
+    monkeypatch.setattr(training, "HIGH_QUALITY_METHODS", ("rules",))  # counted as CUT / inpainting here
+    tab.refresh()
+    assert tab.use_sets.isEnabled() and tab.use_sets.isChecked() and "4 accepted" in tab.use_sets.text()
+    tab.extra_config = dict(TINY_TRAIN)
+    tab.epochs.setValue(2)
+    tab.samples.setValue(8)
+    tab.device.setCurrentIndex(tab.device.findData("cpu"))
+    tab.stages.setCurrentIndex(1)  # rule-based, then high-quality
+    assert tab.stages.currentData() == ("rules", "diffusion")
+    tab.start(resume=False)
+    wait_until(qtbot, lambda: not tab.busy(), 120)
+    det = training.list_detectors(w.state.workspace, "washer")[-1]
+    assert det.training_set["stages"][1]["synthetic_samples"] >= 3  # one may come from the held-back ref
+    tab.use_sets.setChecked(False)  # the engineer leaves them out: the rule family stands in
+    tab.start(resume=False)
+    wait_until(qtbot, lambda: not tab.busy(), 120)
+    assert training.list_detectors(w.state.workspace, "washer")[-1].training_set["diffusion_proxy"]

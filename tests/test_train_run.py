@@ -161,3 +161,47 @@ def test_image_pooling_counts_only_with_a_clear_validation_gain(refs, tmp_path, 
     r = run([(0.9, 0.5), (0.8, 0.6), (0.95, 0.9), (0.95, 0.9), (0.9, 0.5)])
     assert r.data["selected_epoch"] == 2 and r.data["image_score"] == "learned"
     assert r.state_dict["pool.weight"].any()
+
+
+def stored_samples(refs, folder, made_from):
+    """Synthetic samples on disk as the Generator stores them: a dark blob on a reference, with a
+    soft (grey-level) mask; one per reference index in `made_from`."""
+    import cv2
+
+    from inspector.core.image_io import encode_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for k, j in enumerate(made_from):
+        img, mask = refs[j].copy(), np.zeros(refs[j].shape[:2], np.uint8)
+        cv2.circle(mask, (20 + k, 24), 6, 255, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), 1.5)  # soft edge, like a CUT attention map
+        img[mask > 128] = (20, 20, 20)
+        (folder / f"s{k}.png").write_bytes(encode_png(img))
+        (folder / f"s{k}_mask.png").write_bytes(encode_png(mask))
+        out.append((folder / f"s{k}.png", folder / f"s{k}_mask.png", j))
+    return out
+
+
+def test_the_diffusion_stage_trains_on_stored_synthetic_samples(refs, tmp_path):
+    from inspector.core.image_io import load_image
+    from inspector.train.data import DefectStream, fit_fold_scorers, split_references
+
+    train_idx, val_idx = split_references(len(refs))
+    stored = stored_samples(refs, tmp_path / "set", [0, 1, val_idx[0], 3])
+    r = train_head(refs, tiny(stages=("rules", "diffusion")), tmp_path / "run", SETTINGS, synthetic=stored)
+    # the sample made from the held-back reference is left out; the proxy family goes to validation
+    assert r.data["stages"][1] == {"stage": "diffusion", "synthetic_samples": 3}
+    assert "diffusion_proxy" not in r.data
+    assert {"colour_spot", "cutpaste"} <= set(r.data["validation_defects"])
+    # a defective draw is the stored image with its soft mask, scored out of fold
+    scorers = fit_fold_scorers(refs, train_idx, SETTINGS)
+    stream = DefectStream(refs, train_idx, scorers, ("hole",), 0, stream=1, defect_fraction=1.0,
+                          synthetic=stored[:1])
+    image, mask, (score, raw, ev), label = stream.sample(0)
+    assert label == 1.0 and np.array_equal(image, load_image(stored[0][0]))
+    assert mask.max() > 0.9 and ((mask > 0.05) & (mask < 0.95)).any()  # grey levels kept
+    assert score == pytest.approx(scorers.models[scorers.fold_of[0]].evidence(image)[0])
+    # without stored samples the stage says a rule family stood in
+    r = train_head(refs, tiny(stages=("rules", "diffusion")), tmp_path / "run2", SETTINGS)
+    assert r.data["diffusion_proxy"] and r.data["stages"][1]["family"] == "rules_b"

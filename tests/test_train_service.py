@@ -173,3 +173,31 @@ def test_eval_with_the_local_engine_trains_on_train_good_only(tmp_path, monkeypa
     assert out["engine"] == "local" and r["n_test"] == 4 and 0 <= r["i_auroc"] <= 1
     train = {load_image(p).tobytes() for p in sorted((root / "train/good").iterdir())}
     assert seen and set(seen[0]) <= train  # only train/good images were trained on
+
+
+def test_the_high_quality_stage_uses_the_products_accepted_sets(ws, tmp_path, monkeypatch):
+    from inspector.services import synthetic, training
+    from inspector.services.references import list_references
+
+    make_product(ws, tmp_path)
+    made = list(synthetic.generate_set(ws, "washer", "spots", synthetic.RunSettings(count=6, kind="poisson", filter=False)))
+    assert all(isinstance(m, synthetic.SampleInfo) for m in made)
+    cfg = tiny()
+    cfg.stages = ("rules", "diffusion")
+    # a rule-based set is not high quality: the stage keeps its stand-in
+    assert training.high_quality_samples(ws, "washer") == []
+    det = training.train_product(ws, "washer", cfg)
+    assert det.training_set["diffusion_proxy"]
+    # counted as a high-quality method, the set's accepted samples are trained on, each tied to
+    # the reference it was made from (those of the held-back reference left out)
+    monkeypatch.setattr(training, "HIGH_QUALITY_METHODS", ("rules",))
+    stored = training.high_quality_samples(ws, "washer")
+    shas = [r.sha256 for r in list_references(ws, "washer")]
+    assert len(stored) == 6 and all(shas[j] == m.recipe["reference"] for (_, _, j), m in zip(stored, made))
+    det = training.train_product(ws, "washer", cfg)
+    held = sum(j == 2 for _, _, j in stored)  # reference 2 is held back for validation (of 5)
+    assert det.training_set["stages"][1] == {"stage": "diffusion", "synthetic_samples": 6 - held}
+    assert "diffusion_proxy" not in det.training_set
+    # the engineer can leave the sets out
+    det = training.train_product(ws, "washer", cfg, use_sets=False)
+    assert det.training_set["diffusion_proxy"]

@@ -41,7 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       f"{p.seconds_left:.0f} s left", file=sys.stderr, flush=True)
 
         det = training.train_product(ws, args.product, cfg, args.base, args.resume, on_progress,
-                                     status=lambda m: bar(0, 0, m))
+                                     status=lambda m: bar(0, 0, m), use_sets=not args.no_sets)
     if det is None:  # a secondary process of `accelerate launch`: the main one reports
         return 0
     val = det.metrics.get("validation", {})
@@ -50,10 +50,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name in (args.base, "local"):  # the untrained engine, then the trained detector
         m = val.get(name, {})
         print(f"{name:<12}{_fmt(m.get('i_auroc')):>9}{_fmt(m.get('p_auroc')):>9}{_fmt(m.get('pro')):>8}")
+    diffusion = next((s for s in det.training_set.get("stages", []) if s["stage"] == "diffusion"), None)
     if det.training_set.get("diffusion_proxy"):
-        print("note: stage 'diffusion' used rule family " + ", ".join(
-            next(s["kinds"] for s in det.training_set["stages"] if s["stage"] == "diffusion"))
-            + " as a stand-in: no filtered synthetic set is available yet")
+        why = "--no-sets was given" if args.no_sets else "the product has no accepted CUT / inpainting sample"
+        print("note: stage 'diffusion' used rule family " + ", ".join(diffusion["kinds"]) + f" as a stand-in: {why}")
+    elif diffusion is not None:
+        print(f"stage 'diffusion' trained on {diffusion['synthetic_samples']} accepted samples of the product's "
+              "CUT / inpainting sets")
     print(f"use it: inspector detectors activate \"{safe_display(args.product)}\" {det.version}")
     return 0
 
@@ -111,6 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", default="standalone",
                    help="standalone (default): a head on the weights-free engine; vlad: VLAD's adapters (CLIP weights)")
     p.add_argument("--stages", default="rules", help="rules, diffusion, or both in order (rules,diffusion)")
+    p.add_argument("--no-sets", action="store_true",
+                   help="stage 'diffusion': use a rule family instead of the product's accepted CUT / inpainting samples")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--samples", type=positive_int, help="samples per epoch of the rule-based stage")
     p.add_argument("--seed", type=int, default=0)

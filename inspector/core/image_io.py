@@ -102,6 +102,19 @@ def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     return mask
 
 
+def load_soft_mask(path: str | os.PathLike | None, shape: tuple[int, int]) -> np.ndarray:
+    """A stored mask as a soft target float32 (H, W) in [0, 1], resized to `shape` (H, W): grey
+    levels are kept, so attention maps (CUT) stay soft; no path: all zeros."""
+    import cv2
+
+    if path is None:
+        return np.zeros(shape, np.float32)
+    m = load_image(path).max(axis=2).astype(np.float32) / 255.0
+    if m.shape != tuple(shape):
+        m = cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return m
+
+
 def encode_png(array: np.ndarray) -> bytes:
     """PNG bytes of a uint8 (H, W[, 3]) or uint16 (H, W) array."""
     import cv2

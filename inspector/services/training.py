@@ -82,14 +82,18 @@ def check_vlad_weights(settings: dict) -> None:
         raise EngineUnavailable(f"training VLAD adapters needs the CLIP weights '{model}' — {status.reason}")
 
 
-def high_quality_samples(ws: Workspace, product: str) -> list[tuple[Path, Optional[Path]]]:
-    """(image, mask) of the accepted samples of the product's CUT / inpainting sets."""
+def high_quality_samples(ws: Workspace, product: str) -> list[tuple[Path, Optional[Path], Optional[int]]]:
+    """(image, mask, index of the reference it was made from, in `list_references` order, or None)
+    of the accepted samples of the product's CUT / inpainting sets."""
     from . import synthetic
+    from .references import list_references
 
+    index = {r.sha256: i for i, r in enumerate(list_references(ws, product))}
     out = []
     for info in synthetic.list_sets(ws, product):
         if info.method in HIGH_QUALITY_METHODS and info.n_accepted:
-            out += [(x.image_path, x.mask_path) for x in synthetic.get_set(ws, product, info.name).samples
+            out += [(x.image_path, x.mask_path, index.get(x.recipe.get("reference")))
+                    for x in synthetic.get_set(ws, product, info.name).samples
                     if x.accepted and x.image_path.is_file()]
     return out
 
@@ -132,11 +136,13 @@ def has_checkpoint(ws: Workspace, product: str) -> bool:
 
 def train_product(ws: Workspace, product: str, config: Any = None, base: str = "standalone",
                   resume: bool = False, progress: Optional[Callable[[Any], None]] = None,
-                  cancel: Optional[CancelFn] = None,
-                  status: Optional[Callable[[str], None]] = None) -> Optional[DetectorInfo]:
+                  cancel: Optional[CancelFn] = None, status: Optional[Callable[[str], None]] = None,
+                  use_sets: bool = True) -> Optional[DetectorInfo]:
     """Train a local detector for `product`; a new inactive Detector row (activate it to use it).
     base "standalone": a head on the standalone engine (config: train.loop.TrainConfig); "vlad":
     VLAD's adapters (config: train.vlad_adapters.VladTrainConfig), which needs the CLIP weights.
+    `use_sets`: the `diffusion` stage trains on the accepted samples of the product's CUT /
+    inpainting sets when there are any (otherwise, or with False, a rule family stands in).
     Under `accelerate launch -m inspector train ...` every process trains its shard; only the main
     one writes the detector (the others return None)."""
     from ..engines.local import write_head
@@ -161,6 +167,7 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
         cfg = config or TrainConfig()
     cfg.check()
     images = load_reference_images(ws, product)
+    stored = high_quality_samples(ws, product) if use_sets else []
     folder = run_dir(ws, info.id)
     if not resume and folder.exists():
         shutil.rmtree(folder)
@@ -171,13 +178,14 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
 
         result = train_vlad_adapters(images, cfg, folder, settings=vlad_settings, progress=progress, cancel=cancel,
                                      resume=resume, real_defects=missed_defect_images(ws, info.id),
-                                     synthetic=high_quality_samples(ws, product), status=status)
+                                     synthetic=stored, status=status)
 
         def write_files(tmp: Path) -> None:
             write_adapters(tmp, result.arrays, result.meta)
     else:
         result = train_head(images, cfg, folder, settings=info.engine_settings, progress=progress, cancel=cancel,
-                            resume=resume, real_defects=missed_defect_images(ws, info.id), status=status)
+                            resume=resume, real_defects=missed_defect_images(ws, info.id), synthetic=stored,
+                            status=status)
         head_meta = {"norm": [list(r) for r in result.norm], "work_hw": list(result.work_hw), "width": cfg.width,
                      "n_in": result.n_in, "head_version": HEAD_VERSION}
 

@@ -129,19 +129,30 @@ def _range(values: np.ndarray) -> tuple[float, float]:
     return lo, max(hi, lo + 1e-6)
 
 
+Stored = tuple  # (image path, mask path or None, index of the reference it was made from or None)
+
+
+def usable_synthetic(synthetic: Sequence[Stored], val_idx: Sequence[int]) -> list[Stored]:
+    """The stored synthetic samples a run may train on: not those made from a held-back reference
+    (validation would see its own defects' background)."""
+    held = set(val_idx)
+    return [s for s in synthetic if s[2] is None or s[2] not in held]
+
+
 class DefectStream:
-    """Map-style dataset: index -> (input (C,h,w), target (1,h,w), label) from one rule family.
+    """Map-style dataset: index -> (input (C,h,w), target (1,h,w), label) from one rule family, or,
+    with `synthetic`, from stored samples of the product's synthetic sets (defective draws).
 
     Half the samples (on average) stay good, so the image head learns both classes.
     """
 
     def __init__(self, references: Sequence[np.ndarray], ref_indices: Sequence[int], scorers: FoldScorers,
                  kinds: Sequence[str], seed: int, stream: int,
-                 defect_fraction: float = 0.5, out_of_fold: bool = True) -> None:
+                 defect_fraction: float = 0.5, out_of_fold: bool = True, synthetic: Sequence[Stored] = ()) -> None:
         self.references, self.ref_indices = references, list(ref_indices)
         self.scorers, self.kinds, self.hw = scorers, tuple(kinds), scorers.hw
         self.seed, self.stream, self.defect_fraction = seed, stream, defect_fraction
-        self.out_of_fold = out_of_fold
+        self.out_of_fold, self.synthetic = out_of_fold, list(synthetic)
         self._fg: dict[int, np.ndarray] = {}
 
     def foreground(self, j: int) -> np.ndarray:
@@ -152,24 +163,21 @@ class DefectStream:
         return self._fg[j]
 
     def sample(self, i: int) -> tuple[np.ndarray, np.ndarray, tuple, float]:
-        """(defective-or-good image, bool mask, standalone (score, map, evidence), label) of index i."""
-        from ..generate.rules import make_defect
+        """(defective-or-good image, mask (bool, or soft in [0, 1] for a stored sample), standalone
+        (score, map, evidence), label) of index i."""
+        from ..core.image_io import load_image, load_soft_mask
 
         rng = np.random.default_rng([self.seed, self.stream, int(i)])
         j = self.ref_indices[int(rng.integers(len(self.ref_indices)))]
-        image = self.references[j]
-        # a plausible re-shot: gain and sensor noise, so good samples are not copies
-        image = np.clip(image.astype(np.float32) * rng.uniform(0.95, 1.05)
-                        + rng.normal(0, 1.0, image.shape), 0, 255).astype(np.uint8)
-        mask = np.zeros(image.shape[:2], bool)
-        label = 0.0
-        if rng.random() < self.defect_fraction:
-            kind = str(self.kinds[int(rng.integers(len(self.kinds)))])
-            image, mask, _ = make_defect(image, rng, kind=kind, foreground=self.foreground(j),
-                                         scale=float(rng.uniform(0.5, 1.5)))
-            label = 1.0
-        found = self.scorers.evidence(j if self.out_of_fold else None, image)
-        return image, mask, found, label
+        if self.synthetic and rng.random() < self.defect_fraction:
+            path, mask_path, made_from = self.synthetic[int(rng.integers(len(self.synthetic)))][:3]
+            image = load_image(path)
+            # scored by a model that has not seen its reference, like a new part at inspection
+            fold = made_from if self.out_of_fold and made_from in self.scorers.fold_of else None
+            return image, load_soft_mask(mask_path, image.shape[:2]), self.scorers.evidence(fold, image), 1.0
+        fraction = 0.0 if self.synthetic else self.defect_fraction
+        image, mask, label = defect_or_good(self.references[j], self.foreground(j), self.kinds, rng, fraction)
+        return image, mask, self.scorers.evidence(j if self.out_of_fold else None, image), label
 
     def __getitem__(self, i: int):
         import torch

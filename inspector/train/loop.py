@@ -18,7 +18,8 @@ import numpy as np
 from ..core.errors import Cancelled, InspectorError
 from ..core.progress import CancelFn
 from . import checkpoints
-from .data import DefectStream, FoldScorers, IndexRange, fit_fold_scorers, head_input, split_references, target_map
+from .data import (DefectStream, FoldScorers, IndexRange, Stored, fit_fold_scorers, head_input, split_references,
+                   target_map, usable_synthetic)
 from .families import DIFFUSION_PROXY, FAMILIES, validation_kinds
 from .config_base import StagedConfig
 from .losses import BETA, OMEGA, total_loss
@@ -116,7 +117,7 @@ class Validation:
 
 
 def build_validation(references: Sequence[np.ndarray], val_idx: Sequence[int], scorers: FoldScorers,
-                     cfg: TrainConfig, real_defects: Sequence[np.ndarray] = ()) -> Validation:
+                     cfg: TrainConfig, real_defects: Sequence[np.ndarray] = (), proxy_trained: bool = True) -> Validation:
     """Held-back references, good and with defects of every kind no stage trains on (in turn, so
     early stopping follows several unseen kinds, not one), plus real defect images (image-level
     only: their masks are unknown)."""
@@ -127,7 +128,7 @@ def build_validation(references: Sequence[np.ndarray], val_idx: Sequence[int], s
     from ..generate.rules import make_defect
 
     hw = scorers.hw
-    kinds = validation_kinds(cfg.stages)
+    kinds = validation_kinds(cfg.stages, proxy_trained)
     rng = np.random.default_rng([cfg.seed, 99])
     made = 0
     items: list[tuple[np.ndarray, np.ndarray, float]] = []
@@ -211,8 +212,11 @@ def selection_score(m: dict) -> float:
 def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path,
                settings: Optional[dict] = None, progress: Optional[Callable[[TrainProgress], None]] = None,
                cancel: Optional[CancelFn] = None, resume: bool = False,
-               real_defects: Sequence[np.ndarray] = (), status: Optional[Callable[[str], None]] = None) -> TrainResult:
+               real_defects: Sequence[np.ndarray] = (), synthetic: Sequence[Stored] = (),
+               status: Optional[Callable[[str], None]] = None) -> TrainResult:
     """Train a head on rule-based defects of `references`; checkpoints under run_dir/checkpoints.
+    `synthetic`: accepted high-quality samples (image path, mask path, index of the reference it
+    was made from) for the `diffusion` stage; without them a rule family stands in.
 
     Cancel saves a checkpoint first and raises Cancelled; `resume` continues from the last
     checkpoint and reaches the weights an uninterrupted run reaches.
@@ -238,6 +242,7 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
             raise InspectorError(f"the checkpoint in {last} was made with other settings ({', '.join(changed)}) "
                                  "— resume with the same settings or train again without --resume")
     train_idx, val_idx = split_references(len(references))
+    stored = usable_synthetic(synthetic, val_idx) if "diffusion" in cfg.stages else []
     if cfg.threads and cfg.device == "cpu":
         torch.set_num_threads(cfg.threads)
     say("fitting the standalone engine on folds of the references")
@@ -245,7 +250,7 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
                                progress=lambda d, t, m: say(m))
     hw = scorers.hw
     say("building the validation set")
-    val = build_validation(references, val_idx, scorers, cfg, real_defects)
+    val = build_validation(references, val_idx, scorers, cfg, real_defects, proxy_trained=not stored)
     mp = cfg.mixed_precision if cfg.mixed_precision != "auto" else ("bf16" if cfg.device == "cuda" else "no")
     accelerator = Accelerator(cpu=cfg.device == "cpu", mixed_precision=mp, project_dir=str(run_dir))
     set_seed(cfg.seed)
@@ -277,18 +282,24 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         m0 = validation_metrics(val, s0, m0)
         best = {"epoch": 0, "score": selection_score(m0), "floor_i_auroc": m0["i_auroc"], "image_score": "engine"}
         best_state = cpu_state()
-    streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], cfg.seed,
-                                  stream=k) for k, name in enumerate(FAMILIES)}
+    streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], cfg.seed, stream=k,
+                                  synthetic=stored if name == DIFFUSION_PROXY else ())
+               for k, name in enumerate(FAMILIES)}
     seen = sum(e.samples for e in epochs[:first_epoch]) + done_in_epoch
     t_start, seen_at_start = time.perf_counter(), seen
+
+    def stage_note(stage: str) -> dict:
+        if stage == "diffusion" and stored:
+            return {"stage": stage, "synthetic_samples": len(stored)}
+        family = "rules" if stage == "rules" else DIFFUSION_PROXY
+        return {"stage": stage, "family": family, "kinds": list(FAMILIES[family])}
+
     data_note = {"train_references": len(train_idx), "validation_references": len(val_idx),
-                 "validation_defects": list(validation_kinds(cfg.stages)), "real_defects": val.real,
-                 "stages": [{"stage": s, "family": ("rules" if s == "rules" else DIFFUSION_PROXY),
-                             "kinds": list(FAMILIES["rules" if s == "rules" else DIFFUSION_PROXY])}
-                            for s in cfg.stages]}
-    if "diffusion" in cfg.stages:
-        say(f"stage 'diffusion': no filtered synthetic set yet, rule family {FAMILIES[DIFFUSION_PROXY]} "
-            "stands in as the high-quality set")
+                 "validation_defects": list(validation_kinds(cfg.stages, not stored)), "real_defects": val.real,
+                 "stages": [stage_note(s) for s in cfg.stages]}
+    if "diffusion" in cfg.stages and not stored:
+        say(f"stage 'diffusion': no accepted high-quality synthetic set, rule family {FAMILIES[DIFFUSION_PROXY]} "
+            "stands in")
         data_note["diffusion_proxy"] = True
 
     def save(epoch_i: int, done: int) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 from ..core.errors import Cancelled, InspectorError
 from ..core.progress import CancelFn
 from . import checkpoints
-from .data import IndexRange, defect_or_good, split_references
+from .data import IndexRange, defect_or_good, split_references, usable_synthetic
 from .families import DIFFUSION_PROXY, FAMILIES
 from .config_base import StagedConfig
 from .loop import TrainProgress, plan_epochs, selection_score
@@ -91,39 +91,28 @@ def _square(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
-def _soft_mask(path: Optional[Path], size: int) -> np.ndarray:
-    """A stored mask as a soft target in [0, 1] (grey levels kept: attention maps stay soft)."""
-    import cv2
-
-    from ..core.image_io import load_image
-
-    if path is None:
-        return np.zeros((size, size), np.float32)
-    m = load_image(path).max(axis=2).astype(np.float32) / 255.0
-    return cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA)
-
-
 class VladSamples:
     """Map-style dataset: index -> (uint8 (S, S, 3), soft target (S, S), label), a pure function
     of (seed, stream, index). Rule defects are made on the S x S references; with `synthetic`
-    (image path, mask path) pairs, defective draws are those stored samples instead."""
+    (image path, mask path, reference index) samples, defective draws are those stored samples instead."""
 
     def __init__(self, refs: Sequence[np.ndarray], foregrounds: Sequence[np.ndarray], ref_indices: Sequence[int],
                  kinds: Sequence[str], size: int, seed: int, stream: int, defect_fraction: float,
-                 synthetic: Sequence[tuple[Path, Optional[Path]]] = ()) -> None:
+                 synthetic: Sequence[tuple[Path, Optional[Path], Optional[int]]] = ()) -> None:
         self.refs, self.fg, self.ref_indices = refs, foregrounds, list(ref_indices)
         self.kinds, self.size, self.seed, self.stream = tuple(kinds), size, seed, stream
         self.defect_fraction, self.synthetic = defect_fraction, list(synthetic)
 
     def sample(self, i: int) -> tuple[np.ndarray, np.ndarray, float]:
-        from ..core.image_io import load_image
+        from ..core.image_io import load_image, load_soft_mask
 
         rng = np.random.default_rng([self.seed, self.stream, int(i)])
         j = self.ref_indices[int(rng.integers(len(self.ref_indices)))]
         if self.synthetic:
             if rng.random() < self.defect_fraction:
-                img_path, mask_path = self.synthetic[int(rng.integers(len(self.synthetic)))]
-                return _square(load_image(img_path), self.size), _soft_mask(mask_path, self.size), 1.0
+                img_path, mask_path = self.synthetic[int(rng.integers(len(self.synthetic)))][:2]
+                return (_square(load_image(img_path), self.size), load_soft_mask(mask_path, (self.size, self.size)),
+                        1.0)
             image, mask, label = defect_or_good(self.refs[j], self.fg[j], self.kinds, rng, 0.0)
         else:
             image, mask, label = defect_or_good(self.refs[j], self.fg[j], self.kinds, rng, self.defect_fraction)
@@ -245,11 +234,12 @@ def train_vlad_adapters(references: Sequence[np.ndarray], cfg: VladTrainConfig, 
                         progress: Optional[Callable[[TrainProgress], None]] = None,
                         cancel: Optional[CancelFn] = None, resume: bool = False,
                         real_defects: Sequence[np.ndarray] = (),
-                        synthetic: Sequence[tuple[Path, Optional[Path]]] = (),
+                        synthetic: Sequence[tuple[Path, Optional[Path], Optional[int]]] = (),
                         status: Optional[Callable[[str], None]] = None) -> VladTrainResult:
     """Train the adapters of VLAD (product `settings`: model, stages, prompts) on defects of
     `references`; checkpoints under run_dir/checkpoints. `synthetic`: accepted high-quality
-    samples (image path, mask path) for the `diffusion` stage; without them a rule family
+    samples (image path, mask path, index of its reference) for the `diffusion` stage (not those
+    made from a held-back reference); without them a rule family
     stands in. Cancel saves a checkpoint and raises Cancelled; `resume` goes on from it."""
     import torch
     from accelerate import Accelerator
@@ -274,6 +264,7 @@ def train_vlad_adapters(references: Sequence[np.ndarray], cfg: VladTrainConfig, 
                                  f"({', '.join(changed) or 'another base'}) — resume with the same settings "
                                  "or train again without --resume")
     train_idx, val_idx = split_references(len(references))
+    synthetic = usable_synthetic(synthetic, val_idx)
     if cfg.threads and cfg.device == "cpu":
         torch.set_num_threads(cfg.threads)
     size = int(cfg.image_size)

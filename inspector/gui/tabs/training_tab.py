@@ -37,7 +37,7 @@ CURVE_COLOURS = {"i_auroc": "#1b5e9e", "p_auroc": "#1b7f3b", "pro": "#c77700"}
 
 
 def train_job(ws: Any, product: str, config: Any, resume: bool, reports: "queue.Queue", base: str = "standalone",
-              progress=None, cancel=None):  # noqa: ANN001, ANN201 - worker function
+              use_sets: bool = True, progress=None, cancel=None):  # noqa: ANN001, ANN201 - worker function
     """Worker: train; every TrainProgress goes to `reports`, then a progress signal wakes the tab."""
     from ...services import training
 
@@ -47,7 +47,7 @@ def train_job(ws: Any, product: str, config: Any, resume: bool, reports: "queue.
                  f"epoch {p.epoch}/{p.epochs} ({p.stage}) · loss {p.loss:.3f} · {p.samples_per_s:.1f} samples/s")
 
     return training.train_product(ws, product, config, base=base, resume=resume, progress=on_progress, cancel=cancel,
-                                  status=lambda m: progress(0, 0, m))
+                                  status=lambda m: progress(0, 0, m), use_sets=use_sets)
 
 
 def _fmt(v: Any) -> str:
@@ -92,9 +92,7 @@ class TrainingTab(QWidget):
         self.use_rules.setChecked(True)
         self.use_rules.setEnabled(False)
         self.use_sets = QCheckBox("Synthetic sets from the Generator")
-        self.use_sets.setEnabled(False)
-        self.use_sets.setToolTip("No filtered synthetic set can be used yet: the high-quality stage uses a "
-                                 "different rule family (colour spots, cut-paste) as its stand-in.")
+        self.use_sets.setEnabled(False)  # enabled in refresh() when the product has accepted samples
         self.real_label = QLabel()
         self.real_label.setWordWrap(True)  # never wider than the setup column
         self.stages = QComboBox()
@@ -264,6 +262,7 @@ class TrainingTab(QWidget):
         active = next((d for d in dets if d.active), None)
         self._vlad_availability()
         self.active_label.refresh()
+        self._sets_availability(len(training.high_quality_samples(ws, product)) if ready else 0)
         n_real = len(training.missed_defect_images(ws, self.state.product_info().id)) if ready else 0
         self.real_label.setText(f"Real defects: {n_real} inspection(s) flagged “missed defect” (validation)")
         idle = not self.busy()
@@ -272,6 +271,22 @@ class TrainingTab(QWidget):
         self.activate_button.setEnabled(ready and idle and bool(dets))
         self.rollback_button.setEnabled(ready and idle and active is not None
                                         and any(d.version < active.version for d in dets))
+
+    def _sets_availability(self, n: int) -> None:
+        """The high-quality stage trains on the product's accepted CUT / inpainting samples when it
+        has some (checked when they first appear); otherwise a rule family stands in."""
+        if n and not self.use_sets.isEnabled():
+            self.use_sets.setChecked(True)
+        self.use_sets.setEnabled(n > 0)
+        if not n:
+            self.use_sets.setChecked(False)
+        self.use_sets.setText(f"Synthetic sets from the Generator ({n} accepted CUT / inpainting samples)" if n
+                              else "Synthetic sets from the Generator (none accepted yet)")
+        self.use_sets.setToolTip(
+            "Used by the high-quality stage (Stages: two-stage, reverse or high-quality only); unchecked, "
+            "a rule family (colour spots, cut-paste) stands in." if n else
+            "No accepted CUT / inpainting sample for this product yet: make a set in the Generator tab. "
+            "Until then the high-quality stage uses a rule family (colour spots, cut-paste) as its stand-in.")
 
     def _vlad_availability(self) -> None:
         """VLAD adapters can be chosen only with the product's CLIP weights here (the reason otherwise)."""
@@ -314,7 +329,7 @@ class TrainingTab(QWidget):
             self.clear_curves()
         self.reports = queue.Queue()
         self.task = run_task(self, train_job, self.state.workspace, self.state.product, cfg, resume, self.reports,
-                             self.base.currentData(),
+                             self.base.currentData(), self.use_sets.isChecked(),
                              on_result=self._trained, on_error=self._failed, on_finished=self._finished,
                              on_cancelled=self._drain)
         self.task.progress.connect(lambda *_: self._drain())
