@@ -138,10 +138,10 @@ def test_two_stage_plans():
         TrainConfig(stages=("rules", "rules")).check()
 
 
-def test_image_pooling_counts_only_with_a_clear_validation_gain(refs, tmp_path, monkeypatch):
+def test_the_kept_weights_are_the_later_epochs_average_if_it_validates_better(refs, tmp_path, monkeypatch):
     from inspector.train import loop
 
-    def run(figures):
+    def run(figures, epochs=2):
         it = iter(figures)
 
         def fake(val, scores, maps):
@@ -149,18 +149,32 @@ def test_image_pooling_counts_only_with_a_clear_validation_gain(refs, tmp_path, 
             return {"i_auroc": i, "p_auroc": p, "pro": p, "n": 1, "n_defective": 1}
 
         monkeypatch.setattr(loop, "validation_metrics", fake)
-        return train_head(refs, tiny(), tmp_path / str(len(list(tmp_path.iterdir()))), SETTINGS)
+        return train_head(refs, tiny(epochs=epochs), tmp_path / str(len(list(tmp_path.iterdir()))), SETTINGS)
 
-    # (I-AUROC, P-AUROC = PRO) of epochs 0 (untrained), 1, 2, then the final figures of both engines.
-    # Epoch 1's pixels validate best; its image pooling is worse than the engine's, so epoch 1 is
-    # kept with the engine's image score (its ranking exactly), not ruled out.
-    r = run([(0.9, 0.5), (0.8, 0.99), (0.95, 0.6), (0.9, 0.99), (0.9, 0.5)])
-    assert r.data["selected_epoch"] == 1 and r.data["image_score"] == "engine"
+    assert loop.averaged_epochs(6) == (4, 6) and loop.averaged_epochs(2) == (2, 2) and loop.averaged_epochs(1) == (1, 1)
+    # (I-AUROC, P-AUROC = PRO) of epoch 0 (untrained), the epochs, the average, then the final figures
+    # of both engines. The average's pixels validate better, its image pooling worse than the
+    # engine's: it is kept with the engine's image score (its ranking exactly).
+    r = run([(0.9, 0.5), (0.8, 0.99), (0.95, 0.6), (0.8, 0.9), (0.9, 0.9), (0.9, 0.5)])
+    assert r.data["kept"] == "epoch 2" and r.data["averaged_epochs"] == [2, 2] and r.data["image_score"] == "engine"
     assert not r.state_dict["pool.weight"].any() and not r.state_dict["pool.bias"].any()
+    assert r.state_dict["out.weight"].any()  # trained
     # a clear image-level gain (>= IMAGE_MARGIN) keeps the learned pooling
-    r = run([(0.9, 0.5), (0.8, 0.6), (0.95, 0.9), (0.95, 0.9), (0.9, 0.5)])
-    assert r.data["selected_epoch"] == 2 and r.data["image_score"] == "learned"
-    assert r.state_dict["pool.weight"].any()
+    r = run([(0.9, 0.5), (0.8, 0.6), (0.95, 0.9), (0.95, 0.9), (0.95, 0.9), (0.9, 0.5)])
+    assert r.data["image_score"] == "learned" and r.state_dict["pool.weight"].any()
+    # an average that validates worse than the engine: the untrained head (ranks like the engine)
+    r = run([(0.9, 0.7), (0.9, 0.9), (0.9, 0.9), (0.9, 0.6), (0.9, 0.7), (0.9, 0.7)])
+    assert r.data["kept"] == "the untrained head" and r.data["averaged_epochs"] == []
+    assert not r.state_dict["out.weight"].any() and not r.state_dict["pool.weight"].any()
+    # four epochs: the mean of epochs 3 and 4
+    r = run([(0.9, 0.5)] + [(0.9, 0.6)] * 4 + [(0.9, 0.9), (0.9, 0.9), (0.9, 0.5)], epochs=4)
+    assert r.data["kept"] == "the average of epochs 3-4"
+    from safetensors.torch import load_file
+
+    run_dir = tmp_path / str(len(list(tmp_path.iterdir())) - 1) / "checkpoints"
+    ends = [load_file(str(run_dir / f"ckpt_000{e}_0000000" / "model.safetensors")) for e in (3, 4)]
+    for key in ("mix.weight", "spatial.weight", "out.weight", "map_gain"):
+        assert torch.allclose(r.state_dict[key], (ends[0][key] + ends[1][key]) / 2, atol=1e-6), key
 
 
 def stored_samples(refs, folder, made_from):

@@ -363,6 +363,6 @@ def train_for_eval(references: Sequence[np.ndarray], settings: Optional[dict] = 
                                        "width": cfg.width, "n_in": result.n_in, "head_version": HEAD_VERSION})
     model.fit(list(references), cancel=cancel)
     model.training = {"validation": result.validation, "history": result.history,
-                      "selected_epoch": result.data.get("selected_epoch"),
+                      "kept": result.data.get("kept"),
                       "image_score": result.data.get("image_score")}
     return model

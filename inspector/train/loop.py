@@ -25,8 +25,11 @@ from .config_base import StagedConfig
 from .losses import BETA, OMEGA, total_loss
 from .steps import is_out_of_memory, lower_batch, optimise, restore_run, set_cosine_lr
 
-BEST_FILE = "best.safetensors"  # the best-validating weights so far, kept in every checkpoint
+UNTRAINED_FILE = "untrained.safetensors"  # epoch 0's weights (rank like the engine), in every checkpoint
 IMAGE_MARGIN = 0.01  # validation I-AUROC gain over the engine needed to keep the learned image pooling
+# The weights kept are the mean of the last epochs' (stochastic weight averaging): validation on
+# rule defects flattens after an epoch or two, so picking its best epoch picks noise.
+AVERAGED_SHARE = 0.5
 
 
 @dataclass
@@ -202,9 +205,13 @@ def run_head(head: Any, inputs: Any, batch: int = 16) -> tuple[np.ndarray, list[
     return np.array(scores), maps
 
 
+def averaged_epochs(n_epochs: int) -> tuple[int, int]:
+    """(first, last) 1-based epochs whose end-of-epoch weights are averaged: the last half."""
+    return n_epochs - max(1, round(n_epochs * AVERAGED_SHARE)) + 1, n_epochs
+
+
 def selection_score(m: dict) -> float:
-    """One number to pick the best epoch on validation: mean of I-AUROC, P-AUROC and PRO (among
-    the epochs whose I-AUROC is not below the untrained head's, i.e. the engine's)."""
+    """One number to compare weights on validation: the mean of I-AUROC, P-AUROC and PRO."""
     vals = [m[k] for k in ("i_auroc", "p_auroc", "pro") if m.get(k) is not None and m[k] == m[k]]
     return float(np.mean(vals)) if vals else float("-inf")
 
@@ -224,6 +231,7 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
+    from torch.optim.swa_utils import AveragedModel
 
     from .head import build_head
 
@@ -258,7 +266,10 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     head = build_head(n_in, cfg.width)
     optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr)
     head, optimizer = accelerator.prepare(head, optimizer)
+    average = AveragedModel(accelerator.unwrap_model(head), device="cpu")
+    accelerator.register_for_checkpointing(average)  # saved and restored with every checkpoint
     epochs = plan_epochs(cfg)
+    avg_first, avg_last = averaged_epochs(len(epochs))
     total = sum(e.samples for e in epochs)
     history: list[dict] = []
     first_epoch, done_in_epoch, batch, step = 0, 0, cfg.batch_size, 0
@@ -267,21 +278,21 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
     def cpu_state() -> dict:
         return {k: v.detach().float().cpu().clone() for k, v in accelerator.unwrap_model(head).state_dict().items()}
 
-    # Early stopping on validation: epoch 0 is the untrained head, which ranks like the engine,
-    # so the detector kept is never worse than the engine on the held-back validation set.
-    best: dict = {"epoch": 0, "score": float("-inf")}
-    best_state: dict = {}
+    # Epoch 0 is the untrained head, which ranks like the engine: the averaged weights are kept
+    # only if they validate better, so a detector is never worse than the engine on validation.
+    untrained: dict = {"score": float("-inf")}
+    untrained_state: dict = {}
     if start is not None:
-        best = dict(start.get("best", best))
-        if (last / BEST_FILE).is_file():
+        untrained = dict(start.get("untrained", untrained))
+        if (last / UNTRAINED_FILE).is_file():
             from safetensors.torch import load_file
 
-            best_state = load_file(str(last / BEST_FILE))
+            untrained_state = load_file(str(last / UNTRAINED_FILE))
     else:
         s0, m0 = run_head(accelerator.unwrap_model(head), val.inputs, 16)
         m0 = validation_metrics(val, s0, m0)
-        best = {"epoch": 0, "score": selection_score(m0), "floor_i_auroc": m0["i_auroc"], "image_score": "engine"}
-        best_state = cpu_state()
+        untrained = {"score": selection_score(m0), "floor_i_auroc": m0["i_auroc"]}
+        untrained_state = cpu_state()
     streams = {name: DefectStream(references, train_idx, scorers, FAMILIES[name], cfg.seed, stream=k,
                                   synthetic=stored if name == DIFFUSION_PROXY else ())
                for k, name in enumerate(FAMILIES)}
@@ -308,9 +319,9 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         if accelerator.is_main_process:
             from safetensors.torch import save_file
 
-            save_file(best_state, str(folder / BEST_FILE))
-            checkpoints.seal(folder, {"epoch": epoch_i, "done_in_epoch": done, "batch_size": batch,
-                                      "step": step, "history": history, "config": cfg.to_json(), "best": best})
+            save_file(untrained_state, str(folder / UNTRAINED_FILE))
+            checkpoints.seal(folder, {"epoch": epoch_i, "done_in_epoch": done, "batch_size": batch, "step": step,
+                                      "history": history, "config": cfg.to_json(), "untrained": untrained})
             checkpoints.prune(ckpt_root)
         accelerator.wait_for_everyone()
 
@@ -351,30 +362,35 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         metrics = validation_metrics(val, scores, maps)
         history.append({"epoch": ei + 1, "stage": ep.stage, "loss": float(np.mean(losses)) if losses else loss_value,
                         "batch_size": batch, **{f"val_{k}": v for k, v in metrics.items()}})
-        # The pixel map does not depend on the image pooling. An epoch's learned pooling counts
-        # only where it ranks validation images clearly better than the engine's score (a few
-        # held-back good images cannot tell a small gain from noise); otherwise that epoch would
-        # be kept with the engine's image score (pooling reset: the engine's ranking exactly).
-        floor = best.get("floor_i_auroc", float("nan"))
-        learned = bool(metrics["i_auroc"] >= floor + IMAGE_MARGIN)
-        effective = dict(metrics) if learned else {**metrics, "i_auroc": floor}
-        if selection_score(effective) > best["score"]:
-            best = {"epoch": ei + 1, "score": selection_score(effective), "floor_i_auroc": floor,
-                    "image_score": "learned" if learned else "engine"}
-            best_state = cpu_state()
+        if ei + 1 >= avg_first:
+            average.update_parameters(accelerator.unwrap_model(head))
         save(ei + 1, 0)
         if progress is not None:
             rate = (seen - seen_at_start) / max(time.perf_counter() - t_start, 1e-6)
             progress(TrainProgress(ei + 1, len(epochs), step, seen, total, history[-1]["loss"], rate,
                                    (total - seen) / max(rate, 1e-9), ep.stage, "validated", metrics))
     model = accelerator.unwrap_model(head)
-    model.load_state_dict(best_state)
-    data_note["selected_epoch"] = best["epoch"]
-    if best.get("image_score") != "learned":
+    model.load_state_dict(average.module.state_dict())
+    scores, maps = run_head(model, val.inputs)
+    metrics = validation_metrics(val, scores, maps)
+    # The pixel map does not depend on the image pooling. The learned pooling counts only where it
+    # ranks validation images clearly better than the engine's score (a few held-back good images
+    # cannot tell a small gain from noise); otherwise it is reset: the engine's ranking exactly.
+    floor = untrained.get("floor_i_auroc", float("nan"))
+    learned = bool(metrics["i_auroc"] >= floor + IMAGE_MARGIN)
+    effective = dict(metrics) if learned else {**metrics, "i_auroc": floor}
+    averaged = selection_score(effective) > untrained["score"]
+    if not averaged:
+        model.load_state_dict(untrained_state)
+        learned = False
+    if not learned:
         with torch.no_grad():
             model.pool.weight.zero_()
             model.pool.bias.zero_()
-    data_note["image_score"] = "learned" if best.get("image_score") == "learned" else "engine"
+    data_note["averaged_epochs"] = [avg_first, avg_last] if averaged else []
+    data_note["kept"] = (f"the average of epochs {avg_first}-{avg_last}" if avg_first < avg_last
+                         else f"epoch {avg_last}") if averaged else "the untrained head"
+    data_note["image_score"] = "learned" if learned else "engine"
     scores, maps = run_head(model, val.inputs)
     final = {"local": validation_metrics(val, scores, maps),
              "standalone": validation_metrics(val, val.baseline_scores, val.baseline_maps)}

@@ -54,6 +54,21 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None or v != v else f"{v:.3f}"
 
 
+def _kept_text(det: Any) -> str:
+    """Which weights a detector kept, in words (older detectors kept their best epoch)."""
+    if det is None:
+        return ""
+    kept, epochs = det.training_set.get("kept"), len(det.metrics.get("history", []))
+    if kept == "the untrained head":
+        return ("Kept the untrained head: the trained weights validated worse than it (it ranks like the "
+                "engine, so this detector scores as the engine does).")
+    if kept:
+        return (f"Kept {kept} of {epochs} (weight averaging), which validated better than the untrained "
+                "head (it ranks like the engine).")
+    old = det.training_set.get("selected_epoch")
+    return "" if old is None else f"Kept the weights of epoch {old} of {epochs}, the best on validation."
+
+
 def _heat(values: np.ndarray, lo: float, hi: float) -> QImage:
     import cv2
 
@@ -397,11 +412,7 @@ class TrainingTab(QWidget):
         for r, (key, _) in enumerate(METRICS):
             for c, name in enumerate((base, "local")):
                 self.compare.setItem(r, c, QTableWidgetItem(_fmt(val.get(name, {}).get(key))))
-        kept = det.training_set.get("selected_epoch") if det else None
-        epochs = len(det.metrics.get("history", [])) if det else 0
-        self.kept_label.setText("" if kept is None else
-                                f"Kept the weights of epoch {kept} of {epochs}, the best on validation "
-                                "(epoch 0 = the untrained head, which ranks like the engine).")
+        self.kept_label.setText(_kept_text(det))
         ex = training.load_examples(self.state.workspace, det) if det else {}
         for row, cells in enumerate(self.example_labels):
             if not ex or row >= len(ex["image"]):
