@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -164,15 +166,22 @@ def test_eval_with_the_local_engine_trains_on_train_good_only(tmp_path, monkeypa
 
     def spy(references, *a, **kw):
         seen.append([r.tobytes() for r in references])
+        schedules.append(a[0].stages)
         return real_train(references, *a, **kw)
 
+    schedules = []
     monkeypatch.setattr(loop, "train_head", spy)
-    monkeypatch.setattr(loop, "TrainConfig", lambda: tiny())
+    monkeypatch.setattr(loop, "TrainConfig", lambda **kw: dataclasses.replace(tiny(), **kw))
     out = evaluation.evaluate(tmp_path / "data", "local", settings=dict(TINY))
     r = out["categories"]["toy"]
     assert out["engine"] == "local" and r["n_test"] == 4 and 0 <= r["i_auroc"] <= 1
     train = {load_image(p).tobytes() for p in sorted((root / "train/good").iterdir())}
     assert seen and set(seen[0]) <= train  # only train/good images were trained on
+    # the schedule can be chosen, for comparing single-stage, two-stage and reverse runs
+    out = evaluation.evaluate(tmp_path / "data", "local", settings=dict(TINY), stages=("diffusion", "rules"))
+    assert schedules == [("rules",), ("diffusion", "rules")] and out["stages"] == ["diffusion", "rules"]
+    with pytest.raises(InspectorError, match="--stages is for --engine local"):
+        evaluation.evaluate(tmp_path / "data", "standalone", stages=("rules",))
 
 
 def test_the_high_quality_stage_uses_the_products_accepted_sets(ws, tmp_path, monkeypatch):

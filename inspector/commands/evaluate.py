@@ -34,10 +34,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = _settings(args.set)
     json_path = check_output_file(args.json, "JSON file", "results.json") if args.json else None
     maps = check_output_dir(args.save_maps, "maps folder") if args.save_maps else None
+    stages = None
+    if args.stages:
+        from ..services.training import parse_stages
+
+        stages = parse_stages(args.stages)
     device = resolve_device(args.device)
     with progress_bar("eval") as progress:
         result = evaluate(Path(args.root), args.engine, args.category, args.shots, device, settings,
-                          maps, progress)
+                          maps, progress, stages=stages)
     shots = f"{args.shots} shot(s)" if args.shots else "all references"
     print(f"engine {result['engine']} v{result['engine_version']} on {result['device']}, {shots}")
     print(format_table(result))
@@ -83,6 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="FILE", help="write figures and per-image scores as JSON")
     p.add_argument("--save-maps", metavar="DIR", help="write each anomaly map as a 16-bit PNG")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="engine setting (repeatable)")
+    p.add_argument("--stages", help="--engine local: the training schedule, e.g. rules,diffusion (as `train`)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="measure an engine's latency, throughput, memory and fit time")

@@ -34,7 +34,8 @@ def _save_maps(folder: Path, cat: Category, maps: list[np.ndarray]) -> dict[str,
 
 def evaluate_category(cat: Category, engine: str, shots: Optional[int] = None, device: str = "cpu",
                       settings: Optional[dict[str, Any]] = None, save_maps: Optional[Path] = None,
-                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None) -> dict:
+                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
+                      stages: Optional[tuple[str, ...]] = None) -> dict:
     refs_paths = cat.train[:shots] if shots else cat.train
     total = len(refs_paths) + len(cat.test)
     report(progress, 0, total, f"{cat.name}: loading references")
@@ -44,7 +45,10 @@ def evaluate_category(cat: Category, engine: str, shots: Optional[int] = None, d
     if engine == "local":  # trained here on synthetic defects of the train images only
         from .training import train_for_eval
 
-        model = train_for_eval(refs, merged, device, progress=progress, cancel=cancel)
+        from ..train.loop import TrainConfig
+
+        config = TrainConfig(stages=stages) if stages else None
+        model = train_for_eval(refs, merged, device, config=config, progress=progress, cancel=cancel)
     else:
         model = make_model(engine, merged, device)
         model.fit(refs, cancel=cancel)
@@ -78,16 +82,19 @@ def evaluate_category(cat: Category, engine: str, shots: Optional[int] = None, d
 def evaluate(root: Path, engine: str, categories: Optional[Sequence[str]] = None,
              shots: Optional[int] = None, device: str = "cpu", settings: Optional[dict] = None,
              save_maps: Optional[Path] = None, progress: Optional[ProgressFn] = None,
-             cancel: Optional[CancelFn] = None) -> dict:
+             cancel: Optional[CancelFn] = None, stages: Optional[tuple[str, ...]] = None) -> dict:
+    """`stages`: the local engine's training schedule (default: the trainer's)."""
     if shots is not None and shots < 1:
         raise InspectorError("--shots must be at least 1")
+    if stages and engine != "local":
+        raise InspectorError(f"--stages is for --engine local (it trains), not {engine} — leave it out")
     dataset = read_dataset(Path(root), categories)  # validates every category before any work
-    results = {c.name: evaluate_category(c, engine, shots, device, settings, save_maps, progress, cancel)
+    results = {c.name: evaluate_category(c, engine, shots, device, settings, save_maps, progress, cancel, stages)
                for c in dataset}
     mean = {k: float(np.nanmean([r[k] for r in results.values()])) for k in (*METRIC_KEYS, "ms_per_image")}
     engine_version = get_engine(engine).load_class().version
     return {"root": str(root), "engine": engine, "engine_version": engine_version, "device": device,
-            "shots": shots, "categories": results, "mean": mean}
+            "shots": shots, "categories": results, "mean": mean, **({"stages": list(stages)} if stages else {})}
 
 
 def format_table(result: dict) -> str:
