@@ -101,3 +101,18 @@ def test_learned_filters_can_be_turned_off():
     assert np.isfinite(s) and np.isfinite(amap).all()
     _, _, ev = model.evidence(grain(9))
     assert ev.shape[0] == 15 and np.isfinite(ev).all()
+
+
+def test_a_version_3_state_is_refused(tmp_path):
+    import json
+
+    from inspector.engines.standalone import STATE_JSON
+
+    model = StandaloneModel(SMALL)
+    model.fit([grain(i) for i in range(2)])
+    model.save(tmp_path)
+    meta = json.loads((tmp_path / STATE_JSON).read_text())
+    meta["version"] = "3"  # v3 had no learned filters: its bank has other dimensions
+    (tmp_path / STATE_JSON).write_text(json.dumps(meta))
+    with pytest.raises(InspectorError, match="version 3.*fit the product again"):
+        StandaloneModel.load(tmp_path)
