@@ -14,6 +14,11 @@ When the references are aligned (parts in a fixture: the fit finds that good pat
 their own place), each cell's place joins its descriptor, so a component that looks normal but
 sits in the wrong place is found; textures and parts placed anywhere are matched anywhere.
 
+A small bank of filters is learned from the references themselves at fit time (the principal
+components of their lightness patches, `standalone_parts.learned`); their local energy joins the
+handcrafted local features and picks out a surface whose texture runs another way or at another
+pitch.
+
 Raw scores only: the shared detector layer normalises maps and sets thresholds.
 """
 
@@ -32,7 +37,8 @@ from ..core.image_io import atomic_write_bytes
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from .base import ScoreModel
 from .standalone_parts.features import (CHANNELS_PER_SCALE, cell_positions, GROUP_SIZES, TileLayout, image_lightness, image_tiles, plan_tiles,
-                                        tile_features)
+                                        lab_features, working_lab)
+from .standalone_parts.learned import FILTER_PX, filter_energy, fit_filters, patches_per_image, sample_patches
 from .standalone_parts.memory import BankSearch, PatchMemory, match_shift, torch_threads
 
 STATE_JSON = "standalone.json"
@@ -47,6 +53,11 @@ SETTINGS: dict[str, tuple[Any, type, float, float]] = {
     "max_candidates": (65536, int, 256, 1 << 24),  # patches sampled from the references
     "context_weight": (2.0, float, 0.0, 100.0),  # weight of the context scales vs local/mid (1)
     "local_weight": (1.0, float, 0.0, 100.0),  # weight of the local-only distance in the sum
+    # filters learned from the references' lightness patches (PCA, at least this many; 0:
+    # handcrafted features only) whose log energy joins the local part of the descriptor, and
+    # that group's weight
+    "learned_filters": (16, int, 0, FILTER_PX * FILTER_PX - 1),
+    "learned_weight": (0.5, float, 0.0, 100.0),
     "map_sigma": (4.0, float, 0.0, 64.0),  # Gaussian smoothing of the map, working px
     # 1: each shot's Lab is scaled so its median lightness matches the references' (exposure
     # drift of a line's lighting); 0: absolute brightness (a product whose defect is overall shade)
@@ -100,7 +111,8 @@ class StandaloneModel(ScoreModel):
     """Patch nearest-neighbour detector on handcrafted multi-scale features (no weights)."""
 
     engine_id = "standalone"
-    version = "3"
+    # 4: descriptors carry the log energy of filters learned from the references (saved in the npz)
+    version = "4"
 
     def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
         super().__init__(settings, device)
@@ -113,6 +125,8 @@ class StandaloneModel(ScoreModel):
         self.lightness = 0.0  # references' median CIE L (0: exposure not normalised)
         self.aligned = False  # the references are aligned: cells are matched near their own place
         self.match_shift = 1.0  # the alignment test's median shift, share of the image side
+        self.filters = np.zeros((0, FILTER_PX, FILTER_PX), np.float32)  # learned at fit time
+        self.filter_groups = np.zeros(0, np.int64)  # filters per energy channel (symmetry groups)
         self._search: Optional[BankSearch] = None
 
     # ----------------------------------------------------------------------------- fit
@@ -142,6 +156,7 @@ class StandaloneModel(ScoreModel):
         self.lightness = float(np.median(lightness)) if p["normalise_exposure"] else 0.0
         per_ref = math.ceil(p["max_candidates"] / n)
         rng = np.random.default_rng(p["seed"])
+        self.filters, self.filter_groups = self._learn_filters(refs, lightness, rng, progress, total, cancel)
         features, positions = [], []
         self.aligned = False
         for i, ref in enumerate(refs):
@@ -162,13 +177,47 @@ class StandaloneModel(ScoreModel):
         def bank_progress(done: int, size: int, _msg: str) -> None:
             report(progress, n + done * COARSE_STEPS // size, total, "memory bank")
 
-        memory = PatchMemory.build(features, GROUP_SIZES, (1.0, 1.0, p["context_weight"]),
-                                   GROUP_SIZES[0] + GROUP_SIZES[1], p["memory_size"], p["seed"],
-                                   bank_progress, cancel, channels=CHANNELS_PER_SCALE,
+        sizes = self.group_sizes
+        memory = PatchMemory.build(features, sizes, (1.0, 1.0, p["learned_weight"], p["context_weight"]),
+                                   sum(sizes[:3]), p["memory_size"], p["seed"],
+                                   bank_progress, cancel, tie=self._channel_ids(),
                                    tail=2 * self.aligned, tail_weight=p["position_weight"])
         self.memory = memory
         self._search = BankSearch(memory, self.device, p["local_weight"])
         report(progress, total, total, "fitted")
+
+    def _learn_filters(self, refs: Sequence[np.ndarray], lightness: Sequence[float], rng: np.random.Generator,
+                       progress: Optional[ProgressFn], total: int,
+                       cancel: Optional[CancelFn]) -> tuple[np.ndarray, np.ndarray]:
+        """The PCA filter bank of the references' working lightness patches (a sample spread
+        evenly over all references and their tiles) and its groups (see `learned.fit_filters`)."""
+        count = self.params["learned_filters"]
+        if count == 0:
+            return np.zeros((0, FILTER_PX, FILTER_PX), np.float32), np.zeros(0, np.int64)
+        report(progress, 0, total, "learning the references' filters")
+        per_image = patches_per_image(len(refs))
+        samples = []
+        for ref, light in zip(refs, lightness):
+            check_cancel(cancel)
+            layout, gain = self._layout_for(*ref.shape[:2]), self._gain(light)
+            tiles = image_tiles(ref, layout)
+            for _, tile in tiles:
+                lum = working_lab(tile, layout.work_hw, gain)[..., 0]
+                samples.append(sample_patches(lum, math.ceil(per_image / len(tiles)), rng))
+        return fit_filters(samples, count)
+
+    @property
+    def group_sizes(self) -> tuple[int, int, int, int]:
+        """Descriptor groups in order: local, mid, learned, context (local + mid + learned are
+        the local part of the distance)."""
+        return GROUP_SIZES[0], GROUP_SIZES[1], len(self.filter_groups), GROUP_SIZES[2]
+
+    def _channel_ids(self) -> np.ndarray:
+        """Per descriptor dimension: its handcrafted channel (all scales of one channel are
+        standardised together), -1 for the learned filters (each on its own)."""
+        hand = np.arange(sum(GROUP_SIZES)) % CHANNELS_PER_SCALE
+        split = GROUP_SIZES[0] + GROUP_SIZES[1]
+        return np.concatenate([hand[:split], np.full(len(self.filter_groups), -1), hand[split:]])
 
     def _gain(self, lightness: float) -> float:
         """Lab factor that brings a shot's median lightness to the references' (1: off)."""
@@ -192,9 +241,13 @@ class StandaloneModel(ScoreModel):
             f = np.concatenate([f, cell_positions(box, layout.grid_hw).reshape(-1, 2)], 1)
         return f
 
-    @staticmethod
-    def _tile_descriptors(tile: np.ndarray, layout: TileLayout, gain: float = 1.0) -> np.ndarray:
-        f = tile_features(tile, layout.work_hw, layout.stride, gain)
+    def _tile_descriptors(self, tile: np.ndarray, layout: TileLayout, gain: float = 1.0) -> np.ndarray:
+        """(cells, D) descriptors in the order of `group_sizes`."""
+        lab = working_lab(tile, layout.work_hw, gain)
+        hand = lab_features(lab, layout.stride)
+        learned = filter_energy(np.ascontiguousarray(lab[..., 0]), self.filters, self.filter_groups, layout.grid_hw)
+        split = GROUP_SIZES[0] + GROUP_SIZES[1]
+        f = np.concatenate([hand[..., :split], learned, hand[..., split:]], -1)
         return f.reshape(-1, f.shape[-1])
 
     # --------------------------------------------------------------------------- score
@@ -250,15 +303,18 @@ class StandaloneModel(ScoreModel):
         ev /= np.maximum(ev_weight, 1.0)
         return best, total, np.ascontiguousarray(ev.transpose(2, 0, 1))
 
-    @staticmethod
-    def _evidence_members() -> np.ndarray:
+    def _evidence_members(self) -> np.ndarray:
         """(D + 2, C) 0/1: which evidence channel each descriptor dimension adds to (columns 0-1 are
-        filled apart; the two place dimensions of an aligned product belong to none)."""
-        dims = sum(GROUP_SIZES)
-        groups = np.repeat(np.arange(len(GROUP_SIZES)), GROUP_SIZES)
-        members = np.zeros((dims + 2, 2 + len(GROUP_SIZES) + CHANNELS_PER_SCALE), np.float32)
+        filled apart; the learned filters belong to their group only; the two place dimensions of
+        an aligned product belong to none)."""
+        sizes = self.group_sizes
+        dims = sum(sizes)
+        groups = np.repeat(np.arange(len(sizes)), sizes)
+        channel = self._channel_ids()
+        members = np.zeros((dims + 2, 2 + len(sizes) + CHANNELS_PER_SCALE), np.float32)
         members[np.arange(dims), 2 + groups] = 1
-        members[np.arange(dims), 2 + len(GROUP_SIZES) + np.arange(dims) % CHANNELS_PER_SCALE] = 1
+        hand = np.flatnonzero(channel >= 0)
+        members[hand, 2 + len(sizes) + channel[hand]] = 1
         return members
 
     def evidence(self, image: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -267,9 +323,9 @@ class StandaloneModel(ScoreModel):
 
         Returns (raw score, raw map (H, W)) exactly as score() gives them, and evidence float32
         (C, gh, gw) on the engine's patch grid over the whole image (unsmoothed): [0] the patch
-        anomaly, [1] its local-only distance, then for each feature group, then for each feature
-        channel (all its scales together), the distance to the joint nearest bank patch on those
-        dimensions only. C = 2 + len(GROUP_SIZES) + CHANNELS_PER_SCALE, whatever the sizes are.
+        anomaly, [1] its local-only distance, then for each feature group (local, mid, learned,
+        context), then for each handcrafted channel (all its scales together), the distance to the
+        joint nearest bank patch on those dimensions only. C = 2 + 4 + CHANNELS_PER_SCALE.
         """
         if self._search is None or self.layout is None:
             raise InspectorError("the standalone model is not fitted: fit it on good references first")
@@ -296,7 +352,7 @@ class StandaloneModel(ScoreModel):
             raise InspectorError("the standalone model is not fitted: nothing to save")
         folder = Path(folder)
         buf = io.BytesIO()
-        np.savez(buf, **self.memory.to_arrays())
+        np.savez(buf, **self.memory.to_arrays(), filters=self.filters, filter_groups=self.filter_groups)
         atomic_write_bytes(folder / STATE_ARRAYS, buf.getvalue())
         meta = {"engine_id": self.engine_id, "version": self.version, "params": self.params,
                 "layout": self.layout.to_json(), "reference_hw": list(self.reference_hw),
@@ -312,6 +368,8 @@ class StandaloneModel(ScoreModel):
             meta = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
             with np.load(folder / STATE_ARRAYS, allow_pickle=False) as arrays:
                 memory = PatchMemory.from_arrays(arrays)
+                filters = np.asarray(arrays["filters"], np.float32)
+                groups = np.asarray(arrays["filter_groups"], np.int64)
         except (OSError, ValueError, KeyError) as exc:
             raise InspectorError(f"{folder}: standalone model state is missing or corrupt ({exc}); "
                                  "fit the product again") from None
@@ -336,6 +394,12 @@ class StandaloneModel(ScoreModel):
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InspectorError(f"{folder}: standalone model state is incomplete ({exc!r}); "
                                  "fit the product again") from None
+        if filters.ndim != 3 or filters.shape[1:] != (FILTER_PX, FILTER_PX) or groups.ndim != 1 or \
+                int(groups.sum()) != len(filters) or \
+                memory.bank.shape[1] != sum(GROUP_SIZES) + len(groups) + 2 * model.aligned:
+            raise InspectorError(f"{folder}: standalone model state is inconsistent (filters {filters.shape}, "
+                                 f"groups {groups.shape}, bank {memory.bank.shape}); fit the product again")
+        model.filters, model.filter_groups = filters, groups
         model.memory = memory
         model._search = BankSearch(memory, device, model.params["local_weight"])
         return model

@@ -138,10 +138,10 @@ def image_lightness(image: np.ndarray) -> float:
     return float(np.median(cv2.cvtColor(thumb, cv2.COLOR_RGB2Lab)[..., 0]))
 
 
-def tile_features(tile: np.ndarray, work_hw: tuple[int, int], stride: int, gain: float = 1.0) -> np.ndarray:
-    """Descriptors of one tile: float32 (gh, gw, sum(GROUP_SIZES)), gh = work_hw[0] // stride.
+def working_lab(tile: np.ndarray, work_hw: tuple[int, int], gain: float = 1.0) -> np.ndarray:
+    """float32 (h, w, 3) CIE Lab / 100 (L in [0, 1], a/b about [-1, 1]) of a uint8 RGB tile of any
+    size resized to `work_hw`.
 
-    tile: uint8 RGB (h, w, 3), any size; it is resized to `work_hw` first.
     gain: exposure correction. L + 16, a and b are all proportional to the cube root of the light
     (CIE 1976, above the dark toe), so multiplying them by one factor undoes a brighter or darker
     shot without clipping.
@@ -155,7 +155,23 @@ def tile_features(tile: np.ndarray, work_hw: tuple[int, int], stride: int, gain:
         lab[..., 0] += 16
         lab *= np.float32(gain)
         lab[..., 0] -= 16
-    lab *= np.float32(0.01)  # L in [0, 1], a/b about [-1, 1]
+    lab *= np.float32(0.01)
+    return lab
+
+
+def tile_features(tile: np.ndarray, work_hw: tuple[int, int], stride: int, gain: float = 1.0) -> np.ndarray:
+    """Descriptors of one tile: float32 (gh, gw, sum(GROUP_SIZES)), gh = work_hw[0] // stride.
+
+    tile: uint8 RGB (h, w, 3), any size; it is resized to `work_hw` first (see `working_lab`).
+    """
+    return lab_features(working_lab(tile, work_hw, gain), stride)
+
+
+def lab_features(lab: np.ndarray, stride: int) -> np.ndarray:
+    """tile_features() of a tile already brought to working Lab (`working_lab`)."""
+    import cv2
+
+    work_hw = lab.shape[:2]
     lum = np.ascontiguousarray(lab[..., 0])
     fine = cv2.GaussianBlur(lum, (0, 0), 1.0)
     gx = cv2.Sobel(fine, cv2.CV_32F, 1, 0, ksize=3) / 8

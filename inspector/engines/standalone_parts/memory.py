@@ -39,10 +39,10 @@ class PatchMemory:
     def build(cls, features: Sequence[np.ndarray], group_sizes: Sequence[int],
               group_weights: Sequence[float], n_local: int, memory_size: int, seed: int = 0,
               progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None,
-              channels: int = 0, tail: int = 0, tail_weight: float = 1.0) -> "PatchMemory":
+              tie: Optional[np.ndarray] = None, tail: int = 0, tail_weight: float = 1.0) -> "PatchMemory":
         """features: float32 (N_i, D) descriptors of good patches (already subsampled).
-        channels: with > 0, dimension d is channel d % channels of its scale, and every scale of
-        a channel is divided by the largest spread of that channel at any scale: one unit of
+        tie: (D - tail,) ints; dimensions with the same id >= 0 (one channel at all its scales)
+        are all divided by the largest spread any of them has (-1: by its own): one unit of
         lightness (or of scale-normalised gradient) weighs the same at every scale, so a scale at
         which the good images barely vary (the context of a uniform texture) stays quiet instead
         of having its noise blown up to the size of the informative scales.
@@ -52,11 +52,16 @@ class PatchMemory:
         mean = x.mean(0)
         mean[x.shape[1] - tail:] = 0
         sd = x[:, :x.shape[1] - tail].std(0)
-        if channels:
-            sd = sd.reshape(-1, channels).max(0)[np.arange(sd.size) % channels]
+        if tie is not None:
+            tied = tie >= 0
+            widest = np.zeros(int(tie.max(initial=-1)) + 1, sd.dtype)
+            np.maximum.at(widest, tie[tied], sd[tied])
+            sd = np.where(tied, widest[np.maximum(tie, 0)], sd)
         scales, start = [], 0
         for size, weight in zip(group_sizes, group_weights):
             g = sd[start:start + size]
+            if size == 0:
+                continue
             g = np.sqrt(g ** 2 + (SD_FLOOR * float(np.median(g))) ** 2 + SD_FLOOR_ABS ** 2)
             scales.append(weight / np.sqrt(size) / g)
             start += size
