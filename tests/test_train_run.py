@@ -219,3 +219,23 @@ def test_the_diffusion_stage_trains_on_stored_synthetic_samples(refs, tmp_path):
     # without stored samples the stage says a rule family stood in
     r = train_head(refs, tiny(stages=("rules", "diffusion")), tmp_path / "run2", SETTINGS)
     assert r.data["diffusion_proxy"] and r.data["stages"][1]["family"] == "rules_b"
+
+
+def test_faded_defects_keep_a_share_of_their_contrast_and_only_the_pixels_still_changed():
+    from inspector.train.data import faded
+
+    image = np.full((20, 20, 3), 100, np.uint8)
+    made = image.copy()
+    made[5:10, 5:10] = 200  # strong core
+    made[12:15, 12:15] = 104  # faint rim: 4 grey levels
+    mask = np.zeros((20, 20), bool)
+    mask[5:10, 5:10] = mask[12:15, 12:15] = True
+    out, still = faded(image, made, mask, 0.5)
+    assert out[7, 7, 0] == 150 and out[13, 13, 0] == 102 and out[0, 0, 0] == 100
+    assert still[5:10, 5:10].all() and not still[12:15, 12:15].any()  # 2 levels: no longer a change
+    same, same_mask = faded(image, made, mask, 1.0)
+    assert same is made and same_mask is mask
+    gone = np.zeros_like(mask)
+    gone[12:15, 12:15] = True
+    back, back_mask = faded(image, made, gone, 0.3)  # nothing left visible: the defect at full strength
+    assert back is made and back_mask is gone

@@ -19,6 +19,7 @@ from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 
 MIN_REFERENCES = 4  # 3 folds to train on (each reference scored out-of-fold) + 1 held back
 IMAGE_MEAN, IMAGE_STD = 0.5, 0.25  # kept for old callers of the example images
+MIN_STRENGTH = 0.3  # synthetic defects are planted at 30-100 % of their contrast
 
 
 def check_reference_count(n: int) -> None:
@@ -216,7 +217,21 @@ def defect_or_good(image: np.ndarray, foreground: np.ndarray, kinds: Sequence[st
     mask = np.zeros(image.shape[:2], bool)
     if rng.random() < defect_fraction:
         kind = str(kinds[int(rng.integers(len(kinds)))])
-        image, mask, _ = make_defect(image, rng, kind=kind, foreground=foreground,
-                                     scale=float(rng.uniform(0.5, 1.5)))
-        return image, mask, 1.0
+        made, mask, _ = make_defect(image, rng, kind=kind, foreground=foreground,
+                                    scale=float(rng.uniform(0.5, 1.5)))
+        return (*faded(image, made, mask, float(rng.uniform(MIN_STRENGTH, 1.0))), 1.0)
     return image, mask, 0.0
+
+
+def faded(image: np.ndarray, made: np.ndarray, mask: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """The defect of `made` (on `image`) at `strength` of its contrast, and the pixels it still changes:
+    rule defects at full strength are far above what the engine already finds, so a head trained
+    on them alone learns nothing about the faint ones a real line misses."""
+    from ..generate.contract import CHANGE_TOLERANCE
+
+    if strength >= 1.0:
+        return made, mask
+    diff = made.astype(np.float32) - image
+    out = np.clip(np.rint(image + strength * diff), 0, 255).astype(np.uint8)
+    still = mask & (np.abs(out.astype(np.int16) - image).max(axis=2) > CHANGE_TOLERANCE)
+    return (out, still) if still.any() else (made, mask)

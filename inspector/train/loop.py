@@ -18,8 +18,8 @@ import numpy as np
 from ..core.errors import Cancelled, InspectorError
 from ..core.progress import CancelFn
 from . import checkpoints
-from .data import (DefectStream, FoldScorers, IndexRange, Stored, fit_fold_scorers, head_input, split_references,
-                   target_map, usable_synthetic)
+from .data import (MIN_STRENGTH, DefectStream, FoldScorers, IndexRange, Stored, faded, fit_fold_scorers, head_input,
+                   split_references, target_map, usable_synthetic)
 from .families import DIFFUSION_PROXY, FAMILIES, validation_kinds
 from .config_base import StagedConfig
 from .losses import BETA, OMEGA, total_loss
@@ -142,7 +142,7 @@ def build_validation(references: Sequence[np.ndarray], val_idx: Sequence[int], s
         for _ in range(cfg.val_defects_per_ref):
             kind, made = kinds[made % len(kinds)], made + 1
             img, mask, _ = make_defect(ref, rng, kind=kind, foreground=fg, scale=float(rng.uniform(0.6, 1.4)))
-            items.append((img, mask, 1.0))
+            items.append((*faded(ref, img, mask, float(rng.uniform(MIN_STRENGTH, 1.0))), 1.0))
     for img in real_defects:
         items.append((img, None, 1.0))
     inputs, images, masks, labels, bscores, bmaps = [], [], [], [], [], []

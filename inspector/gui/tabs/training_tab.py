@@ -295,11 +295,12 @@ class TrainingTab(QWidget):
         self.use_sets.setEnabled(n > 0)
         if not n:
             self.use_sets.setChecked(False)
-        self.use_sets.setText(f"Synthetic sets from the Generator ({n} accepted CUT / inpainting samples)" if n
-                              else "Synthetic sets from the Generator (none accepted yet)")
+        # short: a checkbox does not wrap, and the setup column is a third of a 1366 px screen
+        self.use_sets.setText(f"Synthetic sets ({n} accepted samples)" if n else "Synthetic sets from the Generator")
         self.use_sets.setToolTip(
-            "Used by the high-quality stage (Stages: two-stage, reverse or high-quality only); unchecked, "
-            "a rule family (colour spots, cut-paste) stands in." if n else
+            f"{n} accepted samples of the product's CUT / inpainting sets, used by the high-quality stage "
+            "(Stages: two-stage, reverse or high-quality only); unchecked, a rule family (colour spots, "
+            "cut-paste) stands in." if n else
             "No accepted CUT / inpainting sample for this product yet: make a set in the Generator tab. "
             "Until then the high-quality stage uses a rule family (colour spots, cut-paste) as its stand-in.")
 
