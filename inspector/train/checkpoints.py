@@ -11,7 +11,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from ..core.errors import InspectorError
 from ..core.image_io import atomic_write_bytes
@@ -31,6 +31,19 @@ def _sha256(path: Path) -> str:
 def seal(folder: Path, state: dict) -> None:
     files = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
     atomic_write_bytes(folder / MANIFEST, json.dumps({**state, "files": files}, indent=1).encode())
+
+
+def save(accelerator: Any, root: Path, epoch: int, done: int, record: dict,
+         write_extra: Callable[[Path], None]) -> None:
+    """One checkpoint of a run: accelerate's state, then (main process) `write_extra(folder)` and
+    the sealed `record` with the place in the run; older checkpoints pruned."""
+    folder = Path(root) / f"ckpt_{epoch:04d}_{done:07d}"
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        write_extra(folder)
+        seal(folder, {**record, "epoch": epoch, "done_in_epoch": done})
+        prune(Path(root))
+    accelerator.wait_for_everyone()
 
 
 def prune(root: Path) -> None:

@@ -314,16 +314,12 @@ def train_head(references: Sequence[np.ndarray], cfg: TrainConfig, run_dir: Path
         data_note["diffusion_proxy"] = True
 
     def save(epoch_i: int, done: int) -> None:
-        folder = ckpt_root / f"ckpt_{epoch_i:04d}_{done:07d}"
-        accelerator.save_state(str(folder))
-        if accelerator.is_main_process:
-            from safetensors.torch import save_file
+        from safetensors.torch import save_file
 
-            save_file(untrained_state, str(folder / UNTRAINED_FILE))
-            checkpoints.seal(folder, {"epoch": epoch_i, "done_in_epoch": done, "batch_size": batch, "step": step,
-                                      "history": history, "config": cfg.to_json(), "untrained": untrained})
-            checkpoints.prune(ckpt_root)
-        accelerator.wait_for_everyone()
+        checkpoints.save(accelerator, ckpt_root, epoch_i, done,
+                         {"batch_size": batch, "step": step, "history": history, "config": cfg.to_json(),
+                          "untrained": untrained},
+                         lambda folder: save_file(untrained_state, str(folder / UNTRAINED_FILE)))
 
     loss_value = float("nan")
     for ei in range(first_epoch, len(epochs)):

@@ -348,18 +348,13 @@ def train_vlad_adapters(references: Sequence[np.ndarray], cfg: VladTrainConfig, 
     t_start, seen_at_start = time.perf_counter(), seen
 
     def save(epoch_i: int, done: int, epoch_losses: Sequence[float] = ()) -> None:
-        folder = ckpt_root / f"ckpt_{epoch_i:04d}_{done:07d}"
-        accelerator.save_state(str(folder))
-        if accelerator.is_main_process:
-            from safetensors.numpy import save_file
+        from safetensors.numpy import save_file
 
-            save_file({k: np.ascontiguousarray(v) for k, v in best_arrays.items()}, str(folder / BEST_FILE))
-            checkpoints.seal(folder, {"trainer": "vlad", "epoch": epoch_i, "done_in_epoch": done,
-                                      "batch_size": batch, "step": step, "history": history,
-                                      "config": cfg.to_json(), "best": best,
-                                      "epoch_losses": list(epoch_losses)})
-            checkpoints.prune(ckpt_root)
-        accelerator.wait_for_everyone()
+        checkpoints.save(accelerator, ckpt_root, epoch_i, done,
+                         {"trainer": "vlad", "batch_size": batch, "step": step, "history": history,
+                          "config": cfg.to_json(), "best": best, "epoch_losses": list(epoch_losses)},
+                         lambda folder: save_file({k: np.ascontiguousarray(v) for k, v in best_arrays.items()},
+                                                  str(folder / BEST_FILE)))
 
     loss_value = float("nan")
     for ei in range(first_epoch, len(epochs)):
