@@ -98,6 +98,14 @@ def high_quality_samples(ws: Workspace, product: str) -> list[tuple[Path, Option
     return out
 
 
+def high_quality_count(ws: Workspace, product: str) -> int:
+    """How many accepted CUT / inpainting samples the product has (the sets' counts: no sample
+    is read, so the Training tab can ask on every refresh)."""
+    from . import synthetic
+
+    return sum(info.n_accepted for info in synthetic.list_sets(ws, product) if info.method in HIGH_QUALITY_METHODS)
+
+
 def parse_stages(text: str) -> tuple[str, ...]:
     from ..train.families import STAGES
 

@@ -277,7 +277,7 @@ class TrainingTab(QWidget):
         active = next((d for d in dets if d.active), None)
         self._vlad_availability()
         self.active_label.refresh()
-        self._sets_availability(len(training.high_quality_samples(ws, product)) if ready else 0)
+        self._sets_availability(training.high_quality_count(ws, product) if ready else 0)
         n_real = len(training.missed_defect_images(ws, self.state.product_info().id)) if ready else 0
         self.real_label.setText(f"Real defects: {n_real} inspection(s) flagged “missed defect” (validation)")
         idle = not self.busy()
