@@ -175,7 +175,7 @@ def train_product(ws: Workspace, product: str, config: Any = None, base: str = "
         cfg = config or TrainConfig()
     cfg.check()
     images = load_reference_images(ws, product)
-    stored = high_quality_samples(ws, product) if use_sets else []
+    stored = high_quality_samples(ws, product) if use_sets and "diffusion" in cfg.stages else []
     folder = run_dir(ws, info.id)
     if not resume and folder.exists():
         shutil.rmtree(folder)
