@@ -177,8 +177,13 @@ class BankSearch:
                 # squared distances of the local dims, then of all dims (local + context)
                 d2 = torch.addmm(self.sq_local[None], ql, self.bank_local.T, alpha=-2)
                 local = (d2.amin(1) + sq_l).clamp_min(0).sqrt()
-                d2 += torch.addmm(self.sq_context[None], qc, self.bank_context.T, alpha=-2)
-                best, arg = d2.min(1)
+                # in place, and argmin only for the evidence: the two extra passes over the
+                # (queries x bank) block cost more than the context product itself
+                d2.addmm_(qc, self.bank_context.T, alpha=-2)
+                if evidence:
+                    best, arg = (d2 + self.sq_context[None]).min(1)
+                else:
+                    best = (d2 + self.sq_context[None]).amin(1)
                 out[s:s + block] = (best + sq_l + sq_c).clamp_min(0).sqrt() + self.local_weight * local
                 if evidence:
                     local_out[s:s + block] = local
