@@ -21,7 +21,7 @@ def test_evidence_gives_score_and_map_exactly_and_the_channels(side):
     score, amap = model.score([image])[0]
     s, m, ev = model.evidence(image)
     assert s == score and np.array_equal(m, amap)
-    assert ev.dtype == np.float32 and ev.shape[0] == 2 + len(model.group_sizes) + CHANNELS_PER_SCALE == 15
+    assert ev.dtype == np.float32 and ev.shape[0] == 2 + len(model.group_sizes) + CHANNELS_PER_SCALE == 14
     layout = model._layout_for(*side)
     assert len(layout.boxes) == (1 if side == (96, 96) else 6)
     if len(layout.boxes) == 1:

@@ -59,12 +59,25 @@ def test_grain_running_another_way_is_found():
     learned filters' energies tell the two directions apart (about 10x)."""
     model = StandaloneModel(SMALL)
     model.fit([grain(i) for i in range(6)])
-    assert len(model.filters) >= 16 and model.group_sizes[2] == len(model.filter_groups)
+    assert len(model.filters) >= 16 * 4 and model.group_sizes[1] == len(model.filter_groups)
     good = [model.score([grain(100 + i)])[0][0] for i in range(3)]
     bad = [model.score([grain(200 + i, angle=np.pi / 4)])[0] for i in range(3)]
     assert min(s for s, _ in bad) > 4 * max(good)
     for _, amap in bad:  # and the map shows where
         assert amap[52:76, 52:76].mean() > 4 * np.percentile(amap[:32], 99)
+
+
+def test_the_pyramid_banks_see_a_coarse_grain():
+    """Grain three times as long as a level-0 filter, running another way in BOX: the banks learned
+    on the half and quarter images tell it apart about twice as clearly as one level does."""
+    ratios = {}
+    for levels in (1, 4):
+        model = StandaloneModel({**SMALL, "learned_levels": levels})
+        model.fit([grain(i, period=20.0) for i in range(6)])
+        good = max(model.score([grain(100 + i, period=20.0)])[0][0] for i in range(3))
+        bad = min(model.score([grain(200 + i, angle=np.pi / 4, period=20.0)])[0][0] for i in range(3))
+        ratios[levels] = bad / good
+    assert ratios[4] > 1.5 * ratios[1], ratios
 
 
 def test_filters_are_learned_per_product_and_saved(tmp_path):
@@ -75,6 +88,8 @@ def test_filters_are_learned_per_product_and_saved(tmp_path):
     fine.save(tmp_path)
     with np.load(tmp_path / STATE_ARRAYS, allow_pickle=False) as arrays:
         assert np.array_equal(arrays["filters"], fine.filters)
+        assert np.array_equal(arrays["filter_levels"], fine.filter_levels)
+    assert set(fine.filter_levels) == {0, 1, 2, 3}  # one bank per pyramid level, saved with its level
     loaded = StandaloneModel.load(tmp_path)
     image = grain(7, angle=np.pi / 4)
     (s0, m0), = fine.score([image])
@@ -84,7 +99,9 @@ def test_filters_are_learned_per_product_and_saved(tmp_path):
     with np.load(tmp_path / STATE_ARRAYS, allow_pickle=False) as arrays:
         kept = {k: arrays[k] for k in arrays.files}
     for broken in ({k: v for k, v in kept.items() if k != "filters"},
-                   {**kept, "filter_groups": kept["filter_groups"][:-1]}):
+                   {**kept, "filter_groups": kept["filter_groups"][:-1]},
+                   {**kept, "filter_levels": kept["filter_levels"][::-1]},
+                   {k: v for k, v in kept.items() if k != "filter_levels"}):
         buf = io.BytesIO()
         np.savez(buf, **broken)
         (tmp_path / STATE_ARRAYS).write_bytes(buf.getvalue())
@@ -96,14 +113,14 @@ def test_filters_are_learned_per_product_and_saved(tmp_path):
 def test_learned_filters_can_be_turned_off():
     model = StandaloneModel({**SMALL, "learned_filters": 0})
     model.fit([grain(i) for i in range(3)])
-    assert model.filters.shape == (0, FILTER_PX, FILTER_PX) and model.group_sizes[2] == 0
+    assert model.filters.shape == (0, FILTER_PX, FILTER_PX) and model.group_sizes[1] == 0
     s, amap = model.score([grain(9)])[0]
     assert np.isfinite(s) and np.isfinite(amap).all()
     _, _, ev = model.evidence(grain(9))
-    assert ev.shape[0] == 15 and np.isfinite(ev).all()
+    assert ev.shape[0] == 14 and np.isfinite(ev).all()
 
 
-def test_a_version_3_state_is_refused(tmp_path):
+def test_a_version_4_state_is_refused(tmp_path):
     import json
 
     from inspector.engines.standalone import STATE_JSON
@@ -112,7 +129,7 @@ def test_a_version_3_state_is_refused(tmp_path):
     model.fit([grain(i) for i in range(2)])
     model.save(tmp_path)
     meta = json.loads((tmp_path / STATE_JSON).read_text())
-    meta["version"] = "3"  # v3 had no learned filters: its bank has other dimensions
+    meta["version"] = "4"  # v4 had handcrafted mid scales and one filter bank: other dimensions
     (tmp_path / STATE_JSON).write_text(json.dumps(meta))
-    with pytest.raises(InspectorError, match="version 3.*fit the product again"):
+    with pytest.raises(InspectorError, match="version 4.*fit the product again"):
         StandaloneModel.load(tmp_path)

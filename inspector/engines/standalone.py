@@ -1,10 +1,11 @@
 """The weights-free engine: learns a product from its good images alone (the embedded default).
 
 No pretrained weights of any kind. Each image is described on a grid of patches by handcrafted,
-rotation-invariant multi-scale features (colour, edges, ridges, texture; local, mid and context
-scales; see `standalone_parts.features`). Fitting keeps a coreset of the good patches; scoring
-measures each patch's nearest-neighbour distance to it (`standalone_parts.memory`), smooths the
-grid into a map and takes its maximum as the image score. Large images are cut into overlapping
+rotation-invariant features at local and context scales (colour, edges, ridges, texture; see
+`standalone_parts.features`) and by filters learned from the references at the scales between.
+Fitting keeps a coreset of the good patches; scoring measures each patch's nearest-neighbour
+distance to it (`standalone_parts.memory`), smooths the grid into a map and takes its maximum as
+the image score. Large images are cut into overlapping
 tiles so that small defects keep enough pixels.
 
 Images of any size are worked at the references' pixel scale (a working-pixel budget per tile of
@@ -14,10 +15,10 @@ When the references are aligned (parts in a fixture: the fit finds that good pat
 their own place), each cell's place joins its descriptor, so a component that looks normal but
 sits in the wrong place is found; textures and parts placed anywhere are matched anywhere.
 
-A small bank of filters is learned from the references themselves at fit time (the principal
-components of their lightness patches, `standalone_parts.learned`); their local energy joins the
-handcrafted local features and picks out a surface whose texture runs another way or at another
-pitch.
+Banks of filters are learned from the references themselves at fit time (the principal
+components of their lightness patches at 7, 14, 28 and 56 px, `standalone_parts.learned`); their
+local energy joins the handcrafted local features, describes the scales between local and
+context, and picks out a surface whose texture runs another way or at another pitch.
 
 Raw scores only: the shared detector layer normalises maps and sets thresholds.
 """
@@ -38,7 +39,7 @@ from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from .base import ScoreModel
 from .standalone_parts.features import (CHANNELS_PER_SCALE, cell_positions, GROUP_SIZES, TileLayout, image_lightness, image_tiles, plan_tiles,
                                         lab_features, working_lab)
-from .standalone_parts.learned import FILTER_PX, filter_energy, fit_filters, patches_per_image, sample_patches
+from .standalone_parts.learned import FILTER_PX, bank_energy, fit_filters, patches_per_image, pyramid, sample_patches
 from .standalone_parts.memory import BankSearch, PatchMemory, match_shift, torch_threads
 
 STATE_JSON = "standalone.json"
@@ -51,13 +52,14 @@ SETTINGS: dict[str, tuple[Any, type, float, float]] = {
     "stride": (4, int, 2, 16),  # feature grid step, working px
     "memory_size": (4096, int, 64, 1 << 20),  # patches kept in the memory bank
     "max_candidates": (65536, int, 256, 1 << 24),  # patches sampled from the references
-    "context_weight": (2.0, float, 0.0, 100.0),  # weight of the context scales vs local/mid (1)
+    "context_weight": (2.0, float, 0.0, 100.0),  # weight of the context scales vs local (1)
     "local_weight": (1.0, float, 0.0, 100.0),  # weight of the local-only distance in the sum
-    # filters learned from the references' lightness patches (PCA, at least this many; 0:
-    # handcrafted features only) whose log energy joins the local part of the descriptor, and
-    # that group's weight
+    # filters learned from the references' lightness patches (PCA, at least this many per level
+    # of a lightness pyramid of `learned_levels`; 0: handcrafted features only) whose log energy
+    # joins the local part of the descriptor, and that group's weight
     "learned_filters": (16, int, 0, FILTER_PX * FILTER_PX - 1),
-    "learned_weight": (0.5, float, 0.0, 100.0),
+    "learned_levels": (4, int, 1, 6),
+    "learned_weight": (0.75, float, 0.0, 100.0),
     "map_sigma": (4.0, float, 0.0, 64.0),  # Gaussian smoothing of the map, working px
     # 1: each shot's Lab is scaled so its median lightness matches the references' (exposure
     # drift of a line's lighting); 0: absolute brightness (a product whose defect is overall shade)
@@ -112,7 +114,8 @@ class StandaloneModel(ScoreModel):
 
     engine_id = "standalone"
     # 4: descriptors carry the log energy of filters learned from the references (saved in the npz)
-    version = "4"
+    # 5: the handcrafted mid scales give way to learned filters on a 4-level lightness pyramid
+    version = "5"
 
     def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
         super().__init__(settings, device)
@@ -127,6 +130,7 @@ class StandaloneModel(ScoreModel):
         self.match_shift = 1.0  # the alignment test's median shift, share of the image side
         self.filters = np.zeros((0, FILTER_PX, FILTER_PX), np.float32)  # learned at fit time
         self.filter_groups = np.zeros(0, np.int64)  # filters per energy channel (symmetry groups)
+        self.filter_levels = np.zeros(0, np.int64)  # each group's pyramid level (ascending)
         self._search: Optional[BankSearch] = None
 
     # ----------------------------------------------------------------------------- fit
@@ -156,7 +160,8 @@ class StandaloneModel(ScoreModel):
         self.lightness = float(np.median(lightness)) if p["normalise_exposure"] else 0.0
         per_ref = math.ceil(p["max_candidates"] / n)
         rng = np.random.default_rng(p["seed"])
-        self.filters, self.filter_groups = self._learn_filters(refs, lightness, rng, progress, total, cancel)
+        self.filters, self.filter_groups, self.filter_levels = self._learn_filters(refs, lightness, rng, progress,
+                                                                                   total, cancel)
         features, positions = [], []
         self.aligned = False
         for i, ref in enumerate(refs):
@@ -178,8 +183,8 @@ class StandaloneModel(ScoreModel):
             report(progress, n + done * COARSE_STEPS // size, total, "memory bank")
 
         sizes = self.group_sizes
-        memory = PatchMemory.build(features, sizes, (1.0, 1.0, p["learned_weight"], p["context_weight"]),
-                                   sum(sizes[:3]), p["memory_size"], p["seed"],
+        memory = PatchMemory.build(features, sizes, (1.0, p["learned_weight"], p["context_weight"]),
+                                   sum(sizes[:2]), p["memory_size"], p["seed"],
                                    bank_progress, cancel, tie=self._channel_ids(),
                                    tail=2 * self.aligned, tail_weight=p["position_weight"])
         self.memory = memory
@@ -188,35 +193,40 @@ class StandaloneModel(ScoreModel):
 
     def _learn_filters(self, refs: Sequence[np.ndarray], lightness: Sequence[float], rng: np.random.Generator,
                        progress: Optional[ProgressFn], total: int,
-                       cancel: Optional[CancelFn]) -> tuple[np.ndarray, np.ndarray]:
-        """The PCA filter bank of the references' working lightness patches (a sample spread
-        evenly over all references and their tiles) and its groups (see `learned.fit_filters`)."""
-        count = self.params["learned_filters"]
+                       cancel: Optional[CancelFn]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The PCA filter banks of the references' working lightness patches, one per pyramid
+        level (a sample spread evenly over all references and their tiles): filters, their groups
+        (see `learned.fit_filters`) and each group's level."""
+        count, levels = self.params["learned_filters"], self.params["learned_levels"]
         if count == 0:
-            return np.zeros((0, FILTER_PX, FILTER_PX), np.float32), np.zeros(0, np.int64)
+            return np.zeros((0, FILTER_PX, FILTER_PX), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
         report(progress, 0, total, "learning the references' filters")
         per_image = patches_per_image(len(refs))
-        samples = []
+        samples: list[list[np.ndarray]] = [[] for _ in range(levels)]
         for ref, light in zip(refs, lightness):
             check_cancel(cancel)
             layout, gain = self._layout_for(*ref.shape[:2]), self._gain(light)
             tiles = image_tiles(ref, layout)
             for _, tile in tiles:
                 lum = working_lab(tile, layout.work_hw, gain)[..., 0]
-                samples.append(sample_patches(lum, math.ceil(per_image / len(tiles)), rng))
-        return fit_filters(samples, count)
+                for level, image in enumerate(pyramid(lum, levels)):
+                    samples[level].append(sample_patches(image, math.ceil(per_image / len(tiles)), rng))
+        banks = [fit_filters(s, count) for s in samples]
+        levels_of = [np.full(len(groups), level, np.int64) for level, (_, groups) in enumerate(banks)]
+        return (np.concatenate([f for f, _ in banks]), np.concatenate([g for _, g in banks]),
+                np.concatenate(levels_of))
 
     @property
-    def group_sizes(self) -> tuple[int, int, int, int]:
-        """Descriptor groups in order: local, mid, learned, context (local + mid + learned are
-        the local part of the distance)."""
-        return GROUP_SIZES[0], GROUP_SIZES[1], len(self.filter_groups), GROUP_SIZES[2]
+    def group_sizes(self) -> tuple[int, int, int]:
+        """Descriptor groups in order: local, learned, context (local + learned are the local
+        part of the distance)."""
+        return GROUP_SIZES[0], len(self.filter_groups), GROUP_SIZES[1]
 
     def _channel_ids(self) -> np.ndarray:
         """Per descriptor dimension: its handcrafted channel (all scales of one channel are
         standardised together), -1 for the learned filters (each on its own)."""
         hand = np.arange(sum(GROUP_SIZES)) % CHANNELS_PER_SCALE
-        split = GROUP_SIZES[0] + GROUP_SIZES[1]
+        split = GROUP_SIZES[0]
         return np.concatenate([hand[:split], np.full(len(self.filter_groups), -1), hand[split:]])
 
     def _gain(self, lightness: float) -> float:
@@ -245,8 +255,9 @@ class StandaloneModel(ScoreModel):
         """(cells, D) descriptors in the order of `group_sizes`."""
         lab = working_lab(tile, layout.work_hw, gain)
         hand = lab_features(lab, layout.stride)
-        learned = filter_energy(np.ascontiguousarray(lab[..., 0]), self.filters, self.filter_groups, layout.grid_hw)
-        split = GROUP_SIZES[0] + GROUP_SIZES[1]
+        learned = bank_energy(np.ascontiguousarray(lab[..., 0]), self.filters, self.filter_groups,
+                              self.filter_levels, layout.grid_hw)
+        split = GROUP_SIZES[0]
         f = np.concatenate([hand[..., :split], learned, hand[..., split:]], -1)
         return f.reshape(-1, f.shape[-1])
 
@@ -323,9 +334,9 @@ class StandaloneModel(ScoreModel):
 
         Returns (raw score, raw map (H, W)) exactly as score() gives them, and evidence float32
         (C, gh, gw) on the engine's patch grid over the whole image (unsmoothed): [0] the patch
-        anomaly, [1] its local-only distance, then for each feature group (local, mid, learned,
+        anomaly, [1] its local-only distance, then for each feature group (local, learned,
         context), then for each handcrafted channel (all its scales together), the distance to the
-        joint nearest bank patch on those dimensions only. C = 2 + 4 + CHANNELS_PER_SCALE.
+        joint nearest bank patch on those dimensions only. C = 2 + 3 + CHANNELS_PER_SCALE.
         """
         if self._search is None or self.layout is None:
             raise InspectorError("the standalone model is not fitted: fit it on good references first")
@@ -352,7 +363,8 @@ class StandaloneModel(ScoreModel):
             raise InspectorError("the standalone model is not fitted: nothing to save")
         folder = Path(folder)
         buf = io.BytesIO()
-        np.savez(buf, **self.memory.to_arrays(), filters=self.filters, filter_groups=self.filter_groups)
+        np.savez(buf, **self.memory.to_arrays(), filters=self.filters, filter_groups=self.filter_groups,
+                 filter_levels=self.filter_levels)
         atomic_write_bytes(folder / STATE_ARRAYS, buf.getvalue())
         meta = {"engine_id": self.engine_id, "version": self.version, "params": self.params,
                 "layout": self.layout.to_json(), "reference_hw": list(self.reference_hw),
@@ -370,6 +382,7 @@ class StandaloneModel(ScoreModel):
                 memory = PatchMemory.from_arrays(arrays)
                 filters = np.asarray(arrays["filters"], np.float32)
                 groups = np.asarray(arrays["filter_groups"], np.int64)
+                levels = np.asarray(arrays["filter_levels"], np.int64)
         except (OSError, ValueError, KeyError) as exc:
             raise InspectorError(f"{folder}: standalone model state is missing or corrupt ({exc}); "
                                  "fit the product again") from None
@@ -395,11 +408,12 @@ class StandaloneModel(ScoreModel):
             raise InspectorError(f"{folder}: standalone model state is incomplete ({exc!r}); "
                                  "fit the product again") from None
         if filters.ndim != 3 or filters.shape[1:] != (FILTER_PX, FILTER_PX) or groups.ndim != 1 or \
-                int(groups.sum()) != len(filters) or \
+                int(groups.sum()) != len(filters) or levels.shape != groups.shape or \
+                np.any(np.diff(levels) < 0) or np.any(levels < 0) or \
                 memory.bank.shape[1] != sum(GROUP_SIZES) + len(groups) + 2 * model.aligned:
             raise InspectorError(f"{folder}: standalone model state is inconsistent (filters {filters.shape}, "
                                  f"groups {groups.shape}, bank {memory.bank.shape}); fit the product again")
-        model.filters, model.filter_groups = filters, groups
+        model.filters, model.filter_groups, model.filter_levels = filters, groups, levels
         model.memory = memory
         model._search = BankSearch(memory, device, model.params["local_weight"])
         return model

@@ -2,11 +2,14 @@
 
 An image is cut into a grid of overlapping tiles (one tile for images up to `tile_px`), each
 tile is resized by the product's pixel scale (working px per image px), and every cell of a
-grid with step `stride` (working pixels) gets a descriptor made of three groups of scales:
+grid with step `stride` (working pixels) gets a descriptor made of two groups of scales:
 
 - local   (sigma 1, 2 px):   colour and fine structure of the cell itself,
-- mid     (sigma 4, 8 px):   the parts around it,
 - context (sigma 16, 32 px): where the cell sits in the object (inside, on an edge, in a gap).
+
+The scales in between are described by filters learned from the references (`learned`), not by
+these channels: on ground or textured surfaces the handcrafted mid scales (sigma 4, 8) mostly
+measured the grain's own variation (see docs/BENCHMARKS.md, engine v5).
 
 Each scale gives 9 channels: CIE Lab colour (L, a, b), scale-normalised gradient magnitude, the
 two Hessian eigenvalues of L (ridges, valleys, blobs), the local standard deviation of L, and the
@@ -22,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-GROUP_SIGMAS: tuple[tuple[float, ...], ...] = ((1.0, 2.0), (4.0, 8.0), (16.0, 32.0))
+GROUP_SIGMAS: tuple[tuple[float, ...], ...] = ((1.0, 2.0), (16.0, 32.0))
 CHANNELS_PER_SCALE = 9
 GROUP_SIZES: tuple[int, ...] = tuple(len(s) * CHANNELS_PER_SCALE for s in GROUP_SIGMAS)
 TILE_OVERLAP = 0.125  # share of a tile's side shared with its neighbour

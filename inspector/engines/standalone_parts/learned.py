@@ -12,6 +12,10 @@ and nearly so in between): the patches' covariance is averaged over the 8 quarte
 flips, so its principal components come in groups (single filters and pairs of equal variance)
 that those moves map onto themselves, and the energy is pooled over each group. A part placed at
 another angle, or a camera turned by 90 degrees, matches its references.
+
+One bank is learned per level of a lightness pyramid (7 px at working scale, then 14, 28 and
+56 px on the halved images, up to the context scales): the mid scales of a surface are its own
+patterns too.
 """
 
 from __future__ import annotations
@@ -24,7 +28,18 @@ import numpy as np
 FILTER_PX = 7  # filter side, working px
 POOL_SIGMA = 2.0  # Gaussian pooling of the squared responses, working px
 ENERGY_FLOOR = 0.01  # added before the log (L in [0, 1]): below it, sensor noise
-PATCHES = 20000  # lightness patches sampled from all references together
+PATCHES = 20000  # lightness patches sampled from all references together, per pyramid level
+
+
+def pyramid(lum: np.ndarray, levels: int) -> list[np.ndarray]:
+    """`levels` lightness images: `lum`, then each halved (Gaussian pyramid, at least 1 px)."""
+    import cv2
+
+    out = [lum]
+    for _ in range(levels - 1):
+        prev = out[-1]
+        out.append(cv2.pyrDown(prev) if min(prev.shape) >= 2 else prev)
+    return out
 
 
 def sample_patches(lum: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -96,3 +111,18 @@ def filter_energy(lum: np.ndarray, filters: np.ndarray, groups: np.ndarray,
         np.log(energy, out=energy)
         cells[..., j] = cv2.resize(energy, (gw, gh), interpolation=cv2.INTER_AREA)
     return cells
+
+
+def bank_energy(lum: np.ndarray, filters: np.ndarray, groups: np.ndarray, levels: np.ndarray,
+                grid_hw: tuple[int, int]) -> np.ndarray:
+    """filter_energy() of a multi-level bank: each group's filters run on the pyramid level
+    `levels[group]` of `lum` (groups are ordered by level). (gh, gw, len(groups)) float32."""
+    if len(groups) == 0:
+        return np.zeros((*grid_hw, 0), np.float32)
+    parts, start = [], 0
+    for level, image in enumerate(pyramid(lum, int(levels.max()) + 1)):
+        mine = groups[levels == level]
+        count = int(mine.sum())
+        parts.append(filter_energy(image, filters[start:start + count], mine, grid_hw))
+        start += count
+    return np.concatenate(parts, -1)

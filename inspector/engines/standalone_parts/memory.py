@@ -7,7 +7,7 @@ k-centre coreset keeps the bank small while covering rare good patches.
 
 The anomaly of a patch is the sum of two nearest-neighbour distances to the bank:
 - joint: over all groups, so a normal-looking patch in the wrong context is found (cracks, gaps);
-- local: over the local and mid groups only, sharper for small colour or surface defects.
+- local: over the local and learned groups only, sharper for small colour or surface defects.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ QUERY_BLOCK = 1 << 20  # query x bank distances held at once (fits the CPU cache
 
 @dataclass
 class PatchMemory:
-    """mean, scale: float32 (D,); bank: float32 (M, D) standardised; n_local: local+mid dims."""
+    """mean, scale: float32 (D,); bank: float32 (M, D) standardised; n_local: local + learned dims."""
 
     mean: np.ndarray
     scale: np.ndarray
