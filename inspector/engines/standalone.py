@@ -5,8 +5,8 @@ rotation-invariant features at local and context scales (colour, edges, ridges, 
 `standalone_parts.features`) and by filters learned from the references at the scales between.
 Fitting keeps a coreset of the good patches; scoring measures each patch's nearest-neighbour
 distance to it (`standalone_parts.memory`), smooths the grid into a map and takes its maximum as
-the image score. Large images are cut into overlapping
-tiles so that small defects keep enough pixels.
+the image score. Large images are cut into overlapping tiles so that small defects keep enough
+pixels.
 
 Images of any size are worked at the references' pixel scale (a working-pixel budget per tile of
 the median reference), never stretched to one size: a larger crop is more surface, not a zoom.
