@@ -125,3 +125,31 @@ def test_operator_cannot_publish(fitted_workspace, capsys, monkeypatch):
     monkeypatch.setenv(roles_svc.ENV_PASSWORD, PASSWORD)
     assert run_cli(capsys, root, "publish", "p")[0] == 0
     assert _row(root).state_version == 2
+
+
+def test_a_recipe_of_an_older_engine_version_says_fit_then_publish(tmp_path, capsys):
+    """After an engine upgrade the published state is refused with the reason (its version) and
+    the way out for a product that already has a published recipe: fit (a draft), then publish."""
+    from fault_tools import part_image
+
+    from inspector.services import engine_state
+
+    for i in range(3):
+        part_image(tmp_path / "refs" / f"r{i}.png", i)
+    root = tmp_path / "ws"
+    run_cli(capsys, root, "workspace", "init")
+    run_cli(capsys, root, "products", "add", "p")  # the standalone engine
+    run_cli(capsys, root, "refs", "add", "p", tmp_path / "refs")
+    assert run_cli(capsys, root, "fit", "p")[0] == 0
+    state = root / "products/1/state/v1/standalone.json"
+    meta = json.loads(state.read_text())
+    meta["version"] = "4"  # as an older release saved it
+    state.write_text(json.dumps(meta))
+    with engine_state._cache_lock:
+        engine_state._cache.clear()
+    code, _, err = run_cli(capsys, root, "inspect", "p", tmp_path / "refs", "--no-record")
+    assert code != 0 and "Traceback" not in err
+    assert "version 4" in err and '`inspector fit "p"`, then `inspector publish "p"`' in err
+    assert run_cli(capsys, root, "fit", "p")[0] == 0
+    assert run_cli(capsys, root, "publish", "p")[0] == 0
+    assert run_cli(capsys, root, "inspect", "p", tmp_path / "refs", "--no-record")[0] == 0

@@ -376,20 +376,30 @@ class StandaloneModel(ScoreModel):
     def load(cls, folder: Path, settings: Optional[dict[str, Any]] = None,
              device: str = "cpu") -> "StandaloneModel":
         folder = Path(folder)
+
+        def corrupt(exc: Exception) -> InspectorError:
+            return InspectorError(f"{folder}: standalone model state is missing or corrupt ({exc}); "
+                                  "fit the product again")
+
         try:
             meta = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise corrupt(exc) from None
+        if not isinstance(meta, dict):
+            raise corrupt(ValueError(f"{STATE_JSON} holds no object"))
+        # the version first: an older engine's arrays lack today's keys, and that is the real reason
+        if meta.get("engine_id") != cls.engine_id or meta.get("version") != cls.version:
+            raise InspectorError(f"{folder}: saved by engine {meta.get('engine_id')} version "
+                                 f"{meta.get('version')}, this is {cls.engine_id} version {cls.version}: "
+                                 "fit the product again")
+        try:
             with np.load(folder / STATE_ARRAYS, allow_pickle=False) as arrays:
                 memory = PatchMemory.from_arrays(arrays)
                 filters = np.asarray(arrays["filters"], np.float32)
                 groups = np.asarray(arrays["filter_groups"], np.int64)
                 levels = np.asarray(arrays["filter_levels"], np.int64)
         except (OSError, ValueError, KeyError) as exc:
-            raise InspectorError(f"{folder}: standalone model state is missing or corrupt ({exc}); "
-                                 "fit the product again") from None
-        if meta.get("engine_id") != cls.engine_id or meta.get("version") != cls.version:
-            raise InspectorError(f"{folder}: saved by engine {meta.get('engine_id')} version "
-                                 f"{meta.get('version')}, this is {cls.engine_id} version {cls.version}: "
-                                 "fit the product again")
+            raise corrupt(exc) from None
         saved = engine_params(meta["params"])
         if settings:
             asked = engine_params(settings)

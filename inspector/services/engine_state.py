@@ -319,7 +319,11 @@ def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
         raise InspectorError(f"fitted state of '{product}' is unreadable ({exc}); refit with "
                              f"`inspector fit \"{product}\"`") from None
     spec = get_engine(meta["engine"])
-    model = spec.load_class().load(folder, meta.get("settings"), device)
+    try:
+        model = spec.load_class().load(folder, meta.get("settings"), device)
+    except InspectorError as exc:  # e.g. fitted by an older engine version: a new fit is a draft
+        raise InspectorError(f"{exc} — for '{product}': `inspector fit \"{product}\"`, then "
+                             f"`inspector publish \"{product}\"` (in the window: Fit, then Publish)") from None
     if info.threshold is not None and info.threshold != calibration.threshold:
         calibration.threshold = info.threshold  # the engineer moved the threshold by hand
     detector = spec.build_detector(model, calibration)
