@@ -6,7 +6,9 @@ rotation-invariant features at local and context scales (colour, edges, ridges, 
 Fitting keeps a coreset of the good patches; scoring measures each patch's nearest-neighbour
 distance to it (`standalone_parts.memory`), smooths the grid into a map and takes its maximum as
 the image score. Large images are cut into overlapping tiles so that small defects keep enough
-pixels.
+pixels. Towards the image's edges the map is weighted down (to 0.75 at the edge, `border_weight`):
+there part of each cell's support is padding or the crop's own edge, and good edges score higher
+than good interiors; a clear defect at the edge still stands out.
 
 Images of any size are worked at the references' pixel scale (a working-pixel budget per tile of
 the median reference), never stretched to one size: a larger crop is more surface, not a zoom.
@@ -37,7 +39,7 @@ from ..core.errors import InspectorError
 from ..core.image_io import atomic_write_bytes
 from ..core.progress import CancelFn, ProgressFn, check_cancel, report
 from .base import ScoreModel
-from .standalone_parts.features import (CHANNELS_PER_SCALE, cell_positions, GROUP_SIZES, TileLayout, image_lightness, image_tiles, plan_tiles,
+from .standalone_parts.features import (CHANNELS_PER_SCALE, cell_positions, GROUP_SIGMAS, GROUP_SIZES, TileLayout, image_lightness, image_tiles, plan_tiles,
                                         lab_features, working_lab)
 from .standalone_parts.learned import FILTER_PX, bank_energy, fit_filters, patches_per_image, pyramid, sample_patches
 from .standalone_parts.memory import BankSearch, PatchMemory, match_shift, torch_threads
@@ -61,6 +63,10 @@ SETTINGS: dict[str, tuple[Any, type, float, float]] = {
     "learned_levels": (4, int, 1, 6),
     "learned_weight": (0.75, float, 0.0, 100.0),
     "map_sigma": (4.0, float, 0.0, 64.0),  # Gaussian smoothing of the map, working px
+    # the map's weight at the image's edge, rising linearly to 1 at BORDER_MARGIN inside (1: off).
+    # Within the coarsest context scale of an edge, part of every cell's support is mirrored
+    # padding or the crop's own edge, and good edges score about 1.2-1.35x good interiors.
+    "border_weight": (0.75, float, 0.0, 1.0),
     # 1: each shot's Lab is scaled so its median lightness matches the references' (exposure
     # drift of a line's lighting); 0: absolute brightness (a product whose defect is overall shade)
     "normalise_exposure": (1, int, 0, 1),
@@ -78,6 +84,7 @@ MAX_GAIN = 2.0  # exposure correction at most (Lab factor; about 8x in light)
 ALIGNED_SHIFT = 0.1  # median shift (share of the image side) of matches up to which refs are aligned
 ALIGN_QUERIES, ALIGN_BANK, ALIGN_REFS = 256, 16384, 8  # the alignment test's sample sizes
 ASPECT_TOLERANCE = 0.05  # |log aspect ratio change| up to which an image counts as the same view
+BORDER_MARGIN = max(GROUP_SIGMAS[-1])  # working px from the image's edge over which border_weight ramps to 1
 
 
 def engine_params(settings: dict[str, Any]) -> dict[str, Any]:
@@ -109,13 +116,30 @@ def _as_rgb(image: np.ndarray, what: str) -> np.ndarray:
     return arr
 
 
+def border_ramp(box: tuple[int, int, int, int], image_hw: tuple[int, int], work_hw: tuple[int, int],
+                edge_weight: float) -> np.ndarray:
+    """float32 (work h, work w) map weights of one tile (pixel box `box` of an image of `image_hw`,
+    worked at `work_hw`): `edge_weight` on the image's edge, rising linearly to 1 at BORDER_MARGIN
+    working px inside; tile seams inside the image are not edges."""
+    (y0, x0, y1, x1), (h, w), (wh, ww) = box, image_hw, work_hw
+
+    def inside(start: int, end: int, side: int, work: int) -> np.ndarray:
+        px = start + (np.arange(work) + 0.5) * (end - start) / work  # image px of each working px
+        return np.minimum(px, side - px) * (work / (end - start))  # distance to an edge, working px
+
+    dist = np.minimum(inside(y0, y1, h, wh)[:, None], inside(x0, x1, w, ww)[None, :])
+    ramp = edge_weight + (1 - edge_weight) * np.minimum(dist / BORDER_MARGIN, 1.0)
+    return ramp.astype(np.float32)
+
+
 class StandaloneModel(ScoreModel):
     """Patch nearest-neighbour detector on handcrafted multi-scale features (no weights)."""
 
     engine_id = "standalone"
     # 4: descriptors carry the log energy of filters learned from the references (saved in the npz)
     # 5: the handcrafted mid scales give way to learned filters on a 4-level lightness pyramid
-    version = "5"
+    # 6: the map is weighted down towards the image's edges (border_weight)
+    version = "6"
 
     def __init__(self, settings: Optional[dict[str, Any]] = None, device: str = "cpu") -> None:
         super().__init__(settings, device)
@@ -296,6 +320,8 @@ class StandaloneModel(ScoreModel):
             work = cv2.resize(anomaly.reshape(gh, gw), (ww, wh), interpolation=cv2.INTER_LINEAR)
             if sigma > 0:
                 work = cv2.GaussianBlur(work, (0, 0), sigma)
+            if self.params["border_weight"] < 1:
+                work *= border_ramp((y0, x0, y1, x1), (h, w), (wh, ww), self.params["border_weight"])
             best = max(best, float(work.max()))
             total[y0:y1, x0:x1] += cv2.resize(work, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
             weight[y0:y1, x0:x1] += 1.0
