@@ -9,9 +9,7 @@ import pytest
 
 from inspector.core.errors import InspectorError
 from inspector.engines.standalone import BORDER_MARGIN, STATE_JSON, StandaloneModel, border_ramp
-from test_standalone_model import texture, with_blob
-
-FAST = {"memory_size": 512}
+from test_standalone_model import FAST, texture, with_blob
 
 
 def test_the_ramp_runs_from_the_edge_weight_to_one_at_the_margin():
