@@ -322,6 +322,8 @@ def test_pdf_report_cells_and_captions_fit_and_it_names_the_setup(qtbot, ws, tmp
         record_inspection(ws, "washer", r, source="batch", image_bytes=png, station="line 3",
                           operator="Dana", original_name=f"shift-b/camera-left/lot-2026-12-01/part-{i:04d}"
                           "-with-a-long-descriptive-file-name.png")
+    for i in range(2):  # borderline parts: counted apart, neither OK nor NG
+        record_inspection(ws, "washer", dataclasses.replace(_result("RECHECK"), threshold=0.43), source="batch")
     layout: list = []
     out = write_report(ws.root, query_history(ws), tmp_path / "r.pdf", "Inspection report — washer",
                        "today", "line 3", layout=layout)
@@ -338,8 +340,9 @@ def test_pdf_report_cells_and_captions_fit_and_it_names_the_setup(qtbot, ws, tmp
     doc = QPdfDocument()
     doc.load(str(out))
     text = " ".join(" ".join(doc.getAllText(i).text().split()) for i in range(doc.pageCount()))
-    for expected in ("False rejects", "Missed defects", "Threshold", "0.43", "standalone 2.1", "line 3", "Dana"):
-        assert expected in text, expected
+    for expected in ("False rejects", "Missed defects", "Threshold", "0.43", "standalone 2.1", "line 3", "Dana",
+                     "Recheck", "washer 7 0 5 2 71.4%"):  # inspected, OK, NG, RECHECK, NG rate
+        assert expected in text, (expected, text[:300])
 
 
 # --- g. the first window fits the screen; long texts elide; overlay labels stay on the image --------

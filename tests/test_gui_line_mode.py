@@ -97,7 +97,7 @@ def test_triggered_hot_folder_n_files_n_records_n_verdicts(qtbot, make_window, l
     tab.stop()
     tab.shutdown()
     assert tab.parts_shown == n and check.updates == n and check.mismatches == []
-    assert tab.counts == {"inspected": n, "ng": 2}
+    assert tab.counts == {"inspected": n, "ng": 2, "recheck": 0}
     assert tab.count_labels["inspected"].text() == str(n) and tab.count_labels["rate"].text() == "25.0%"
     assert "cycle" in tab.cycle.text() and tab.last_cycle_ms is not None and tab.last_cycle_ms >= 0
     ws = open_workspace(line_ws)
@@ -109,7 +109,32 @@ def test_triggered_hot_folder_n_files_n_records_n_verdicts(qtbot, make_window, l
     assert tab.panel.banner.state in ("OK", "NG")  # the last part stays on screen after Stop
 
     tab.reset_counts()  # New shift
-    assert tab.counts == {"inspected": 0, "ng": 0} and tab.count_labels["rate"].text() == "–"
+    assert tab.counts == {"inspected": 0, "ng": 0, "recheck": 0} and tab.count_labels["rate"].text() == "–"
+
+
+
+def test_recheck_parts_have_their_own_count(qtbot, make_window, line_ws, tmp_path):
+    from inspector.services.engine_state import set_recheck_band
+    from inspector.storage.workspace import open_workspace
+
+    ws = open_workspace(line_ws)
+    try:
+        set_recheck_band(ws, "p", 0.5)  # the goods' scores sit near the threshold: most are RECHECK
+    finally:
+        ws.close()
+    folder = tmp_path / "replay"
+    _parts(folder, 6)
+    w, tab = _open_live(make_window, line_ws, "continuous")
+    check = IdentityCheck(tab)
+    verdicts = []
+    tab.result_shown.connect(lambda _fid: verdicts.append(tab.last_scored.result.verdict))
+    tab.set_source("folder", str(folder), fps=60)
+    tab.start()
+    wait_until(qtbot, lambda: check.updates >= 6, 60)
+    tab.stop()
+    assert check.mismatches == [] and "RECHECK" in verdicts
+    assert tab.counts["recheck"] == verdicts.count("RECHECK") == int(tab.count_labels["recheck"].text())
+    assert tab.counts["ng"] == verdicts.count("NG")  # RECHECK is not NG
 
 
 def test_triggered_space_takes_exactly_one_part(qtbot, make_window, line_ws, tmp_path):

@@ -62,7 +62,8 @@ def test_client_reads_the_station_and_calls_trigger_and_select_product(lws, tmp_
                 if await node("State").read_value() == "running":
                     break
                 await asyncio.sleep(0.05)
-            before = {n: await node(n).read_value() for n in ("Product", "State", "PartCounter", "NGCounter")}
+            before = {n: await node(n).read_value()
+                      for n in ("Product", "State", "PartCounter", "NGCounter", "RecheckCounter")}
             part_id = (await obj.call_method(ua.QualifiedName("Trigger", ns)))
             for _ in range(200):
                 if await node("LastPartId").read_value() == part_id:
@@ -70,7 +71,7 @@ def test_client_reads_the_station_and_calls_trigger_and_select_product(lws, tmp_
                 await asyncio.sleep(0.01)
             after = {n: await node(n).read_value()
                      for n in ("LastPartId", "LastVerdict", "LastScore", "Threshold", "PartCounter",
-                               "NGCounter", "CycleTimeMs")}
+                               "NGCounter", "RecheckCounter", "CycleTimeMs")}
             stamp = (await node("LastVerdict").read_data_value()).SourceTimestamp
             refused = await obj.call_method(ua.QualifiedName("SelectProduct", ns), "raw")
             selected = await obj.call_method(ua.QualifiedName("SelectProduct", ns), "p2")
@@ -95,12 +96,12 @@ def test_client_reads_the_station_and_calls_trigger_and_select_product(lws, tmp_
         stop.set()
         t.join(10)
         station.stop()
-    assert before == {"Product": "p", "State": "running", "PartCounter": 0, "NGCounter": 0}
+    assert before == {"Product": "p", "State": "running", "PartCounter": 0, "NGCounter": 0, "RecheckCounter": 0}
     result = verdicts[part_id]
     assert after["LastPartId"] == part_id and after["LastVerdict"] == "NG" == result.verdict
     assert after["LastScore"] == pytest.approx(result.score)
     assert after["Threshold"] == pytest.approx(result.threshold)
-    assert (after["PartCounter"], after["NGCounter"]) == (1, 1)
+    assert (after["PartCounter"], after["NGCounter"], after["RecheckCounter"]) == (1, 1, 0)
     lag_ms = (stamp.timestamp() - result.verdict_wall) * 1000
     print(f"OPC UA values written {lag_ms:.1f} ms after the verdict")
     assert lag_ms < 50

@@ -287,3 +287,30 @@ def test_snap_takes_a_frame_captured_after_the_trigger_not_one_waiting_from_befo
     feed.open()
     part = feed.next_part(timeout=1.0)
     assert part is not None and int(part.image[0, 0, 0]) == 7
+
+
+def test_recheck_parts_are_counted_kept_whole_and_sent(lws, tmp_path):
+    """A borderline part (inside the recheck band) is neither OK nor NG: counted on its own, sent
+    with the counts, and its image kept whole under --retain ng, since a person decides it."""
+    from inspector.services.engine_state import set_recheck_band
+
+    set_recheck_band(lws, "p", 0.5)  # goods' scores sit near the threshold: most become RECHECK
+    folder = _folder(tmp_path / "in", 8, ng_every=4)
+    pipe = LinePipeline(lws, "p", ReplayFeed(lws, folder, "st"), station="st", retention="ng")
+    seen = []
+    pipe.add_listener(seen.append)
+    _run(pipe)
+    verdicts = Counter(r.verdict for r in seen)
+    assert verdicts["RECHECK"] > 0 and verdicts["NG"] == 2
+    assert (pipe.inspected, pipe.ng, pipe.recheck) == (8, verdicts["NG"], verdicts["RECHECK"])
+    last = seen[-1].to_message()["counts"]
+    assert last == {"inspected": 8, "ng": verdicts["NG"], "recheck": verdicts["RECHECK"]}
+    assert f"{verdicts['RECHECK']} RECHECK]" in seen[-1].log_line()
+    rows = query_history(lws, "p")
+    for r in rows:
+        if r.verdict in ("NG", "RECHECK"):
+            assert lws.abs_path(r.image_path).read_bytes() == (folder / r.original_name).read_bytes()
+        else:
+            assert r.image_path is None
+    pipe.reset_counts()
+    assert (pipe.inspected, pipe.ng, pipe.recheck) == (0, 0, 0)

@@ -148,6 +148,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="messages kept on disk while the broker is away (oldest dropped beyond)")
     p.add_argument("--station", default="", help="station name (default: this computer's name)")
     p.add_argument("--retain", choices=["all", "ng", "thumbs"], default="all",
-                   help="images kept: all, NG only, or NG + thumbnails of OK parts")
+                   help="images kept: all, NG and RECHECK only, or those + thumbnails of OK parts")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=cmd_serve)

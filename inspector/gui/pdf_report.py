@@ -27,15 +27,17 @@ MAX_EXAMPLES = 6
 DPI = 96
 
 
-def _counts(records: list[InspectionInfo]) -> list[tuple[str, int, int, int, int, int]]:
-    """(product, inspected, OK, NG, false rejects, missed defects) per product + total."""
+def _counts(records: list[InspectionInfo]) -> list[tuple[str, int, int, int, int, int, int]]:
+    """(product, inspected, OK, NG, RECHECK, false rejects, missed defects) per product + total."""
     rows = []
     products = sorted({r.product for r in records})
     for name in products + (["All products"] if len(products) > 1 else []):
         sel = [r for r in records if name == "All products" or r.product == name]
         flags = Counter(r.flag for r in sel)
         ng = sum(r.verdict == "NG" for r in sel)
-        rows.append((name, len(sel), len(sel) - ng, ng, flags["false_reject"], flags["missed_defect"]))
+        recheck = sum(r.verdict == "RECHECK" for r in sel)  # borderline: neither OK nor NG
+        rows.append((name, len(sel), len(sel) - ng - recheck, ng, recheck, flags["false_reject"],
+                     flags["missed_defect"]))
     return rows
 
 
@@ -158,10 +160,10 @@ class _Report:
         self.text(f"Period: {period}", 11)
         self.text(f"Generated {datetime.now():%Y-%m-%d %H:%M}" + (f" at station {station}" if station else ""),
                   9, colour="#555555", gap=12)
-        self.table(["Product", "Inspected", "OK", "NG", "NG rate", "False rejects", "Missed defects"],
-                   [[name, str(n), str(ok), str(ng), f"{ng / n:.1%}" if n else "–", str(fr), str(md)]
-                    for name, n, ok, ng, fr, md in _counts(records)],
-                   [0.25, 0.12, 0.1, 0.1, 0.13, 0.15, 0.15])
+        self.table(["Product", "Inspected", "OK", "NG", "Recheck", "NG rate", "False rejects", "Missed defects"],
+                   [[name, str(n), str(ok), str(ng), str(rc), f"{ng / n:.1%}" if n else "–", str(fr), str(md)]
+                    for name, n, ok, ng, rc, fr, md in _counts(records)],
+                   [0.19, 0.12, 0.08, 0.08, 0.11, 0.11, 0.155, 0.155])
         if records:
             self.text("Setup", 13, bold=True)
             self.table(["Product", "Engine and version", "Threshold", "Station", "Operator"], _setup(records),

@@ -4,7 +4,7 @@ Node tree (namespace urn:inspector:line, string node ids "<station>.<Name>"):
 
     Objects/<station>/  Product, State (running/stopped/fault), StateReason, LastPartId,
                         LastName, LastVerdict, LastScore, Threshold, PartCounter, NGCounter,
-                        CycleTimeMs, MqttLink
+                        RecheckCounter, CycleTimeMs, MqttLink
                         Trigger() -> PartId          SelectProduct(Product) -> Message
                         ResetCounters() -> Message   (a new shift's counts)
 
@@ -34,7 +34,8 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "Product": ("String", ""), "State": ("String", "stopped"), "StateReason": ("String", ""),
     "LastPartId": ("String", ""), "LastName": ("String", ""), "LastVerdict": ("String", ""),
     "LastScore": ("Double", 0.0), "Threshold": ("Double", 0.0), "PartCounter": ("UInt32", 0),
-    "NGCounter": ("UInt32", 0), "CycleTimeMs": ("Double", 0.0), "MqttLink": ("String", ""),
+    "NGCounter": ("UInt32", 0), "RecheckCounter": ("UInt32", 0), "CycleTimeMs": ("Double", 0.0),
+    "MqttLink": ("String", ""),
 }
 
 
@@ -183,7 +184,7 @@ class OpcUaStation:
                        "LastVerdict": part.verdict, "LastScore": part.score,
                        "Threshold": part.threshold, "Product": part.product,
                        "PartCounter": part.inspected, "NGCounter": part.ng,
-                       "CycleTimeMs": part.cycle_ms})
+                       "RecheckCounter": part.recheck, "CycleTimeMs": part.cycle_ms})
 
     def set_state(self, state: str, reason: str = "") -> None:
         self._enqueue({"State": state, "StateReason": reason})
@@ -225,7 +226,7 @@ class OpcUaStation:
         from asyncua import ua
 
         text = self.on_reset_counts()
-        self._enqueue({"PartCounter": 0, "NGCounter": 0})
+        self._enqueue({"PartCounter": 0, "NGCounter": 0, "RecheckCounter": 0})
         return [ua.Variant(text, ua.VariantType.String)]
 
     async def _select_product(self, parent, product) -> list:  # noqa: ANN001

@@ -69,6 +69,7 @@ class PartResult:
     detector_version: int
     inspected: int
     ng: int
+    recheck: int = 0  # RECHECK verdicts counted (not NG: a person decides them)
     result: Optional[InspectionResult] = field(default=None, repr=False, compare=False)
     image: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
@@ -84,7 +85,7 @@ class PartResult:
             "cycle_ms": round(self.cycle_ms, 2), "inspect_ms": round(self.inspect_ms, 2),
             "engine": self.engine, "engine_version": self.engine_version,
             "detector_version": self.detector_version,
-            "counts": {"inspected": self.inspected, "ng": self.ng},
+            "counts": {"inspected": self.inspected, "ng": self.ng, "recheck": self.recheck},
         }
 
     def to_json(self) -> bytes:
@@ -93,7 +94,8 @@ class PartResult:
     def log_line(self) -> str:
         return (f"{iso(self.verdict_wall)} {self.part_id} {self.verdict} {self.score:8.4f} "
                 f"(thr {self.threshold:.4f}) {self.cycle_ms:6.1f} ms  {self.name or '-'}  "
-                f"#{self.record_id}  [{self.inspected} parts, {self.ng} NG]")
+                f"#{self.record_id}  [{self.inspected} parts, {self.ng} NG"
+                + (f", {self.recheck} RECHECK]" if self.recheck else "]"))
 
 
 def regions_summary(result: InspectionResult) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from .parts import Part, PartResult, regions_summary
 
 log = logging.getLogger(__name__)
 
-RETENTIONS = ("all", "ng", "thumbs")  # keep every image / NG images only / NG + OK thumbnails
+RETENTIONS = ("all", "ng", "thumbs")  # keep every image / NG and RECHECK images only / those + OK thumbnails
 THUMB_SIDE = 160  # px, longest side of an OK part's thumbnail
 STATES = ("stopped", "running", "fault")
 
@@ -63,8 +63,9 @@ def thumbnail_png(image: np.ndarray, side: int = THUMB_SIDE) -> bytes:
 
 
 def retained_image(part: Part, verdict: str, retention: str) -> tuple[Optional[bytes], str]:
-    """The bytes stored with the record under the retention setting (None: no image kept)."""
-    if verdict == "NG" or retention == "all":
+    """The bytes stored with the record under the retention setting (None: no image kept). A
+    RECHECK part is kept whole like an NG one: a person decides it from the image."""
+    if verdict in ("NG", "RECHECK") or retention == "all":
         if part.data is not None:
             return part.data, part.suffix
         return encode_png(part.image), ".png"
@@ -94,7 +95,7 @@ class LinePipeline:
         self.product = product
         self.run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self.state, self.reason = "stopped", ""
-        self.inspected = self.ng = self.skipped = 0
+        self.inspected = self.ng = self.recheck = self.skipped = 0
         self.last: Optional[PartResult] = None
         self._listeners: list[PartListener] = []
         self._state_listeners: list[StateListener] = []
@@ -138,7 +139,7 @@ class LinePipeline:
 
     def reset_counts(self) -> str:
         """Start a new shift's counts (any thread); the part sequence goes on."""
-        self.inspected = self.ng = 0
+        self.inspected = self.ng = self.recheck = 0
         return "counts reset"
 
     def _set_state(self, state: str, reason: str = "") -> None:
@@ -233,6 +234,7 @@ class LinePipeline:
         verdict_wall = time.time()
         self.inspected += 1
         self.ng += result.is_ng
+        self.recheck += result.is_recheck
         out = PartResult(
             part_id=part.part_id, seq=part.seq, station=self.station, product=self.product,
             name=part.name, verdict=result.verdict, score=float(result.score),
@@ -244,7 +246,7 @@ class LinePipeline:
             cycle_ms=(verdict_wall - (part.trigger_wall or verdict_wall)) * 1000.0,
             inspect_ms=float(result.timings_ms.get("total", 0.0)), engine=result.engine_id,
             engine_version=result.engine_version, detector_version=self.detector_version,
-            inspected=self.inspected, ng=self.ng, result=result, image=part.image)
+            inspected=self.inspected, ng=self.ng, recheck=self.recheck, result=result, image=part.image)
         self.last = out
         for fn in self._listeners:
             try:

@@ -266,7 +266,9 @@ class InspectTab(QWidget):
     def _update_counts(self) -> None:
         n = len(self.entries)
         ng = sum(e.verdict == "NG" for e in self.entries)
+        recheck = sum(e.verdict == "RECHECK" for e in self.entries)
         self.counts.setText(f"{n} inspected · {ng} NG" + (f" ({ng / n:.0%})" if n else "")
+                            + (f" · {recheck} RECHECK" if recheck else "")
                             + (f" · {len(self.skipped)} skipped (unreadable)" if self.skipped else ""))
 
     # --- review --------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class LiveTab(QWidget):
         self.bridge: Optional[LiveBridge | LineBridge] = None
         self.parts_shown = 0  # triggered parts shown since the tab was made (tests, screenshots)
         self.last_cycle_ms: Optional[float] = None
-        self.counts = {"inspected": 0, "ng": 0}
+        self.counts = {"inspected": 0, "ng": 0, "recheck": 0}
         self.last_record: Optional[int] = None
         self.last_scored: Optional[Scored] = None
         # stopped runs whose threads may still be ending: kept (with their bridges) until they have ended
@@ -141,7 +141,8 @@ class LiveTab(QWidget):
         self.panel.banner.clear("Not running", "Press Start (Space)")
         self.count_labels: dict[str, QLabel] = {}
         grid = QGridLayout()
-        for col, (key, title) in enumerate((("inspected", "Inspected"), ("ng", "NG"), ("rate", "NG rate"))):
+        for col, (key, title) in enumerate((("inspected", "Inspected"), ("ng", "NG"),
+                                                  ("recheck", "Recheck"), ("rate", "NG rate"))):
             t = QLabel(title)
             v = QLabel("0")
             v.setObjectName(f"count_{key}")
@@ -154,7 +155,7 @@ class LiveTab(QWidget):
             self.count_labels[key] = v
         reset = QPushButton("New shift")
         reset.setObjectName("liveNewShift")
-        reset.setToolTip("Start the shift's counts again (inspected, NG, NG rate)")
+        reset.setToolTip("Start the shift's counts again (inspected, NG, RECHECK, NG rate)")
         reset.clicked.connect(self.reset_counts)
         side = QWidget()
         sl = QVBoxLayout(side)
@@ -395,6 +396,7 @@ class LiveTab(QWidget):
         """The one place the main view and the banner change together, for the same image."""
         self.counts["inspected"] += 1
         self.counts["ng"] += r.is_ng
+        self.counts["recheck"] += r.is_recheck
         self.view.show_scored(image, overlay, frame_id)
         self.panel.banner.show_verdict(r.verdict, r.score, r.threshold)
         self.panel.banner.shown_frame_id = frame_id
@@ -439,7 +441,7 @@ class LiveTab(QWidget):
     # --- counters, rates, flags ----------------------------------------------------------------
     def reset_counts(self) -> None:
         """New shift: the counts start again (the pipeline's too; the part sequence goes on)."""
-        self.counts = {"inspected": 0, "ng": 0}
+        self.counts = {"inspected": 0, "ng": 0, "recheck": 0}
         if isinstance(self.session, LineSession):
             self.session.reset_counts()
         self._update_counts()
@@ -448,6 +450,7 @@ class LiveTab(QWidget):
         n, ng = self.counts["inspected"], self.counts["ng"]
         self.count_labels["inspected"].setText(str(n))
         self.count_labels["ng"].setText(str(ng))
+        self.count_labels["recheck"].setText(str(self.counts["recheck"]))
         self.count_labels["rate"].setText(f"{ng / n:.1%}" if n else "–")
 
     def rates_now(self) -> tuple[float, float, int]:

@@ -48,8 +48,8 @@ class SettingsTab(QWidget):
         self.theme.setCurrentIndex(max(0, self.theme.findData(get_str(s, "theme"))))
 
         self.retention = QComboBox()  # read by the Live tab's triggered mode (LinePipeline retention)
-        for value, label in (("all", "Keep every image"), ("ng", "Keep NG images only"),
-                             ("thumbs", "Keep NG images, thumbnails of OK parts")):
+        for value, label in (("all", "Keep every image"), ("ng", "Keep NG and RECHECK images only"),
+                             ("thumbs", "Keep NG and RECHECK images, thumbnails of OK parts")):
             self.retention.addItem(label, value)
         self.retention.setObjectName("settingsRetention")
         self.retention.setCurrentIndex(max(0, self.retention.findData(get_str(s, "line/retention"))))
