@@ -4,6 +4,7 @@ first, then switches what inspections use and writes an audit row."""
 
 from __future__ import annotations
 
+import pytest
 from test_gui_fixtures import *  # noqa: F401,F403 - shared GUI fixtures and helpers
 
 
@@ -143,3 +144,35 @@ def test_recheck_band_gives_an_amber_recheck_verdict(qtbot, make_window, fitted_
     banner.show_verdict("RECHECK", thr, thr)
     assert banner.state == "RECHECK" and banner.text().startswith("? RECHECK")
     assert STYLES["RECHECK"][0] not in (STYLES["OK"][0], STYLES["NG"][0])
+
+
+def test_recheck_band_is_set_in_the_threshold_panel(qtbot, make_window, fitted_ws):
+    """The band previews on the histogram with what it would catch, changes nothing until its Apply
+    is confirmed, then applies from the next part on (no refit). (Operators get the whole panel
+    disabled: test_gui_roles.)"""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from inspector.services import engine_state
+    from inspector.services.products import get_product
+
+    w = make_window(fitted_ws)
+    tab = w.tab_widgets["products"]
+    ws = w.state.workspace
+    panel = tab.threshold
+    assert panel.band_input.text() == "off" and not panel.band_button.isEnabled()
+    thr = panel.hist.threshold
+    panel.band_input.setValue(10.0)
+    lo, hi = panel.hist.band_edges()
+    assert (lo, hi) == (pytest.approx(thr * 0.9), pytest.approx(thr * 1.1))
+    inside = sum(lo < s < hi for s in panel.scores)
+    assert f"Scores from {lo:.2f} to {hi:.2f} get RECHECK" in panel.band_note.text()
+    assert f"{inside} would" in panel.band_note.text()
+    assert engine_state.recheck_band(get_product(ws, "washer")) == 0.0  # a preview only
+    panel.band_button.click()
+    box = next(b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible())
+    assert "± 10.0% of the threshold" in box.text()
+    box.button(QMessageBox.StandardButton.Ok).click()
+    wait_until(qtbot, lambda: abs(engine_state.recheck_band(get_product(ws, "washer")) - 0.1) < 1e-9, 10)
+    wait_until(qtbot, lambda: not panel.band_button.isEnabled(), 5)
+    assert get_product(ws, "washer").threshold == pytest.approx(thr)  # the threshold stays
+    assert panel.band_input.value() == pytest.approx(10.0)  # shown again after the refresh

@@ -103,7 +103,7 @@ class ProductsTab(QWidget):
         rl.addWidget(self.grid, 1)
         rl.addWidget(self.refs_progress)
 
-        self.threshold = ThresholdPanel(self.commit_target)
+        self.threshold = ThresholdPanel(self.commit_target, self.commit_band)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("productsSplitter")
         for w in (left, refs_box, self.threshold):
@@ -368,6 +368,16 @@ class ProductsTab(QWidget):
             return
         self.fit_status.setText(f"Published v{version}: inspections use it from the next part.")
         self.state.notify_updated()
+
+    def commit_band(self, band: float) -> None:
+        """The recheck band: a verdict setting, applies from the next part on (no refit)."""
+        if not self.state.can_edit():  # operator mode
+            return
+        info = self.state.product_info()
+        if info is None or abs(engine_state.recheck_band(info) - band) < 1e-12:
+            return
+        run_task(self, engine_state.set_recheck_band, self.state.workspace, info.name, band, hooks=False,
+                 on_finished=self.state.notify_updated)
 
     def commit_target(self, frr: float) -> None:
         if not self.state.can_edit():  # operator mode

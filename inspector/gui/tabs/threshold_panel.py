@@ -1,8 +1,10 @@
-"""Threshold panel: histogram of good-image scores, the threshold line and the FRR control.
+"""Threshold panel: histogram of good-image scores, the threshold line and the FRR control, and
+the recheck band around the threshold (borderline scores get RECHECK: a person decides).
 
 Moving the slider or typing a false-reject % previews the threshold at once (computed here
 from the stored good scores); nothing takes effect until Apply, which asks first and states the
-expected false-reject rate. Keys and the wheel never move it without focus (ClickFocus).
+expected false-reject rate. The band previews on the histogram the same way and has its own
+Apply. Keys and the wheel never move them without focus (ClickFocus).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, Q
                                QVBoxLayout, QWidget)
 
 from ...core.thresholds import expected_frr, threshold_for_frr
+from ...services.engine_state import RECHECK_MAX, recheck_band
 from ...services.records import ProductInfo
 from ..widgets.histogram import ScoreHistogram
 
@@ -42,11 +45,14 @@ class _WheelOnlyWithFocus(QObject):
 
 
 class ThresholdPanel(QGroupBox):
-    """Shows the product's calibration; calls `on_commit(target_frr)` after Apply is confirmed."""
+    """Shows the product's calibration; calls `on_commit(target_frr)` after Apply is confirmed, and
+    `on_commit_band(band)` (a fraction of the threshold, 0 = off) after the band's Apply."""
 
-    def __init__(self, on_commit: Callable[[float], None], parent: Optional[QWidget] = None) -> None:
+    def __init__(self, on_commit: Callable[[float], None],
+                 on_commit_band: Optional[Callable[[float], None]] = None, parent: Optional[QWidget] = None) -> None:
         super().__init__("Threshold", parent)
         self.on_commit = on_commit
+        self.on_commit_band = on_commit_band
         self.hist = ScoreHistogram()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("frrSlider")
@@ -73,6 +79,25 @@ class ThresholdPanel(QGroupBox):
         self.expected = QLabel()
         self.expected.setObjectName("expectedFrr")
         self.expected.setWordWrap(True)
+        self.band_input = QDoubleSpinBox()
+        self.band_input.setObjectName("recheckBand")
+        self.band_input.setRange(0.0, RECHECK_MAX * 100)
+        self.band_input.setDecimals(1)
+        self.band_input.setSingleStep(1.0)
+        self.band_input.setPrefix("± ")
+        self.band_input.setSuffix(" % of the threshold")
+        self.band_input.setSpecialValueText("off")  # at 0
+        self.band_input.setKeyboardTracking(False)
+        self.band_input.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.band_input.installEventFilter(self._wheel_guard)
+        self.band_input.setToolTip("Scores this close to the threshold get RECHECK (amber) instead of OK or NG: "
+                                   "a person looks at the part. RECHECK is not NG.")
+        self.band_button = QPushButton("Apply…")
+        self.band_button.setObjectName("applyRecheckBand")
+        self.band_button.clicked.connect(self.ask_apply_band)
+        self.band_note = QLabel()
+        self.band_note.setObjectName("recheckNote")
+        self.band_note.setWordWrap(True)
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #a15c00;")
@@ -90,13 +115,21 @@ class ThresholdPanel(QGroupBox):
         lay.addLayout(row)
         lay.addLayout(typed)
         lay.addWidget(self.expected)
+        band_row = QHBoxLayout()
+        band_row.addWidget(QLabel("Recheck band:"))
+        band_row.addWidget(self.band_input, 1)
+        band_row.addWidget(self.band_button)
+        lay.addLayout(band_row)
+        lay.addWidget(self.band_note)
         lay.addWidget(self.note)
         self.scores: list[float] = []
         self.uncalibrated = False
         self.applied = 0.01  # the product's stored target
         self.pending = 0.01  # what Apply would store
+        self.applied_band = self.pending_band = 0.0  # the product's recheck band / what its Apply would store
         self.slider.valueChanged.connect(lambda v: self._set_pending(FRR_STEPS[v]))
         self.frr_input.valueChanged.connect(lambda v: self._set_pending(v / 100.0))
+        self.band_input.valueChanged.connect(lambda v: self._set_pending_band(v / 100.0))
         self.set_product(None, None)
 
     def target(self) -> float:
@@ -109,6 +142,48 @@ class ThresholdPanel(QGroupBox):
             w.setValue(value)
             w.blockSignals(False)
         self._preview()
+
+    def _set_pending_band(self, band: float) -> None:
+        self.pending_band = band
+        self.hist.set_band(band)
+        self._describe_band()
+
+    def ask_apply_band(self) -> None:
+        """The band's Apply asks first, saying which scores will get RECHECK."""
+        if abs(self.pending_band - self.applied_band) < 1e-12:
+            return
+        what = (f"a recheck band of ± {self.pending_band:.1%} of the threshold"
+                if self.pending_band else "no recheck band (every part OK or NG)")
+        box = QMessageBox(QMessageBox.Icon.Question, "Apply recheck band",
+                          f"Apply {what}? {self._band_text()} From the next part on.",
+                          QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("applyRecheckConfirm")
+        box.accepted.connect(self._commit_band)
+        box.open()
+
+    def _commit_band(self) -> None:
+        self.applied_band = self.pending_band
+        self.band_button.setEnabled(False)
+        if self.on_commit_band is not None:
+            self.on_commit_band(self.pending_band)
+
+    def _band_text(self) -> str:
+        """Which scores get RECHECK under the pending band, and how many good images would."""
+        threshold = self.hist.threshold
+        if not self.pending_band:
+            return "Off: every part is OK or NG."
+        if threshold is None:
+            return f"Scores within ± {self.pending_band:.1%} of the threshold will get RECHECK."
+        lo, hi = self.hist.band_edges() or (threshold, threshold)
+        text = f"Scores from {lo:.2f} to {hi:.2f} get RECHECK (amber): a person decides; RECHECK is not NG."
+        if self.scores:
+            n, inside = len(self.scores), sum(lo < s < hi for s in self.scores)  # as the detector decides
+            text += f" Of the {n} held-out good images, {inside} would ({format_rate(inside / n)})."
+        return text
+
+    def _describe_band(self) -> None:
+        self.band_button.setEnabled(abs(self.pending_band - self.applied_band) > 1e-12 and self.band_input.isEnabled())
+        self.band_note.setText(self._band_text())
 
     def ask_apply(self) -> None:
         """Apply asks first, saying what the line will see; OK commits the target."""
@@ -142,7 +217,14 @@ class ThresholdPanel(QGroupBox):
         self.hist.empty_text = ("No good images scored: the threshold is a default"
                                 if self.uncalibrated else EMPTY_HISTOGRAM)
         self.hist.set_data(self.scores, threshold if self.scores else None)
+        self.applied_band = self.pending_band = recheck_band(info) if info is not None else 0.0
+        self.band_input.blockSignals(True)
+        self.band_input.setValue(self.pending_band * 100)
+        self.band_input.blockSignals(False)
+        self.band_input.setEnabled(info is not None)
+        self.hist.set_band(self.pending_band)
         self._describe(threshold)
+        self._describe_band()
         if self.uncalibrated:
             note = UNCALIBRATED_NOTE
         elif method == "self-augmented":
@@ -182,6 +264,7 @@ class ThresholdPanel(QGroupBox):
         if threshold is not None:
             self.hist.set_threshold(threshold)
         self._describe(threshold)
+        self._describe_band()
 
     def _commit(self) -> None:
         self.applied = self.pending

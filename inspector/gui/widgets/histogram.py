@@ -13,7 +13,8 @@ from ...core.thresholds import histogram
 
 
 class ScoreHistogram(QWidget):
-    """Bars: held-out good scores; red line: the image threshold (NG at or above it)."""
+    """Bars: held-out good scores; red line: the image threshold (NG at or above it); amber: the
+    recheck band around it (RECHECK inside), when one is set."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -21,6 +22,7 @@ class ScoreHistogram(QWidget):
         self.setMinimumSize(220, 150)
         self.scores: list[float] = []
         self.threshold: Optional[float] = None
+        self.band = 0.0  # recheck band, a fraction of the threshold (0: none)
         self.empty_text = "Fit the product to see its good-image scores"
 
     def sizeHint(self) -> QSize:
@@ -35,8 +37,18 @@ class ScoreHistogram(QWidget):
         self.threshold = threshold
         self.update()
 
+    def set_band(self, band: float) -> None:
+        self.band = max(0.0, float(band))
+        self.update()
+
+    def band_edges(self) -> Optional[tuple[float, float]]:
+        if self.threshold is None or self.band <= 0:
+            return None
+        half = self.band * abs(self.threshold)
+        return self.threshold - half, self.threshold + half
+
     def _range(self) -> tuple[float, float]:
-        values = self.scores + ([self.threshold] if self.threshold is not None else [])
+        values = self.scores + ([self.threshold] if self.threshold is not None else []) + list(self.band_edges() or ())
         lo, hi = min(values), max(values)
         pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1e-3)
         return lo - pad, hi + pad
@@ -62,6 +74,13 @@ class ScoreHistogram(QWidget):
         def x_of(v: float) -> float:
             return plot.left() + (v - lo) / (hi - lo) * plot.width()
 
+        edges_band = self.band_edges()
+        if edges_band is not None:
+            x0, x1 = x_of(edges_band[0]), x_of(edges_band[1])
+            p.fillRect(QRectF(x0, plot.top(), x1 - x0, plot.height()), QColor(224, 138, 0, 60))
+            p.setPen(QPen(QColor("#b26a00"), 1, Qt.PenStyle.DashLine))
+            for x in (x0, x1):
+                p.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
         bar_colour = QColor("#4a78b5")
         for c, e0, e1 in zip(counts, edges[:-1], edges[1:]):
             if c:
