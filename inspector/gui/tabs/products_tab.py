@@ -18,6 +18,7 @@ from ..widgets.detector_line import DetectorLine
 from ..widgets.empty_state import EmptyState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
+from ..widgets.scrolling import scrolling
 from ..workers import run_task
 from .iapas_panel import IapasPanel
 from .product_form import ProductForm, engine_availability
@@ -106,7 +107,8 @@ class ProductsTab(QWidget):
         self.threshold = ThresholdPanel(self.commit_target, self.commit_band)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("productsSplitter")
-        for w in (left, refs_box, self.threshold):
+        # the left column scrolls on a short screen rather than squeezing its panels' rows together
+        for w in (scrolling(left), refs_box, self.threshold):
             self.splitter.addWidget(w)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([330, 560, 340])

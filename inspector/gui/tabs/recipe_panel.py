@@ -24,8 +24,7 @@ class RecipePanel(QGroupBox):
         super().__init__("Published recipe", parent)
         self.setObjectName("recipePanel")
         self._on_publish = on_publish
-        self.table = QLabel()
-        self.table.setWordWrap(True)
+        self.table = QLabel()  # not wrapped: a table's rows keep their height
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.publish_button = QPushButton("Publish draft…")
