@@ -66,3 +66,25 @@ def test_inspect_fits_on_first_use_and_cancel_keeps_results_so_far(qtbot, make_w
     assert 2 <= len(tab.entries) < 60
     assert "Cancelled" in tab.note.text()
     assert get_product(w.state.workspace, "washer").state_version == 1
+
+
+def test_inspect_counts_recheck_apart(qtbot, make_window, fitted_ws, demo_data):
+    """With a band wide enough that borderline images exist, the summary counts them on their own."""
+    from inspector.services import engine_state
+    from inspector.storage.workspace import open_workspace
+
+    ws = open_workspace(fitted_ws)
+    try:
+        engine_state.set_recheck_band(ws, "washer", 0.5)
+    finally:
+        ws.close()
+    w = make_window(fitted_ws)
+    tab = w.tab_widgets["inspect"]
+    w.show_tab("inspect")
+    tab.inspect([demo_data / "test"])
+    wait_until(qtbot, lambda: not tab.progress.busy(), 60)
+    recheck = sum(e.verdict == "RECHECK" for e in tab.entries)
+    ng = sum(e.verdict == "NG" for e in tab.entries)
+    assert recheck > 0, [e.verdict for e in tab.entries]
+    assert f"{len(tab.entries)} inspected · {ng} NG" in tab.counts.text()
+    assert f" · {recheck} RECHECK" in tab.counts.text()
