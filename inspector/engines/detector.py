@@ -68,6 +68,11 @@ def regions_from_mask(mask: np.ndarray, norm_map: np.ndarray, label: str) -> lis
 RECHECK = "RECHECK"  # the third verdict: a borderline part for a person to look at (not NG)
 
 
+def in_recheck_band(score: float, threshold: float, band: float) -> bool:
+    """A score within ± `band` (a fraction) of the threshold is borderline (band 0: never)."""
+    return band > 0 and abs(score - threshold) < band * abs(threshold)
+
+
 class Detector:
     """Calibrated detector of one product. Thread-safe for predict if the model is.
 
@@ -84,7 +89,7 @@ class Detector:
     def verdict(self, score: float) -> str:
         """OK / NG / RECHECK for an image score: the one place a verdict is decided."""
         thr = self.calibration.threshold
-        if self.recheck_band > 0 and abs(score - thr) < self.recheck_band * abs(thr):
+        if in_recheck_band(score, thr, self.recheck_band):
             return RECHECK
         return "NG" if score >= thr else "OK"
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, Q
                                QVBoxLayout, QWidget)
 
 from ...core.thresholds import expected_frr, threshold_for_frr
+from ...engines.detector import in_recheck_band
 from ...services.engine_state import RECHECK_MAX, recheck_band
 from ...services.records import ProductInfo
 from ..widgets.histogram import ScoreHistogram
@@ -177,7 +178,7 @@ class ThresholdPanel(QGroupBox):
         lo, hi = self.hist.band_edges() or (threshold, threshold)
         text = f"Scores from {lo:.2f} to {hi:.2f} get RECHECK (amber): a person decides; RECHECK is not NG."
         if self.scores:
-            n, inside = len(self.scores), sum(lo < s < hi for s in self.scores)  # as the detector decides
+            n, inside = len(self.scores), sum(in_recheck_band(s, threshold, self.pending_band) for s in self.scores)
             text += f" Of the {n} held-out good images, {inside} would ({format_rate(inside / n)})."
         return text
 
