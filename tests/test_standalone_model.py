@@ -81,6 +81,17 @@ def test_large_images_use_tiles():
     assert abs(peak[0] - 800) < 40 and abs(peak[1] - 1500) < 40
 
 
+def test_line_scan_strips_are_tiled_along_their_length():
+    """A line-scan camera's strips (64 x 3000 px): cut into tiles along the strip, each worked at
+    about its own pixel scale (not squashed to a square), and a small spot is found where it is."""
+    model = StandaloneModel(FAST)
+    model.fit([texture(s, 64, 3000) for s in range(3)])
+    assert len(model.layout.boxes) == 3 and model.layout.work_hw[0] >= 48  # the strip keeps its height
+    (good, _), (bad, amap) = model.score([texture(11, 64, 3000), with_blob(texture(12, 64, 3000), 32, 2100, 5)])
+    assert bad > 2 * good
+    peak = np.unravel_index(np.argmax(amap), amap.shape)
+    assert abs(peak[0] - 32) <= 8 and abs(peak[1] - 2100) <= 8
+
 def test_planted_defect_scores_higher_and_map_peaks_on_it():
     model = StandaloneModel()
     model.fit([texture(s) for s in range(8)])
