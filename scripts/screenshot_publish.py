@@ -1,5 +1,6 @@
 """Save docs/screenshots/draft-publish.png: the Products tab with a draft pending beside the
-published recipe (engineer mode), the way an engineer sees it after refitting on new references.
+published recipe (engineer mode), the way an engineer sees it after refitting on new references;
+and threshold-score.png: its threshold panel previewing a typed fixed score.
 
     xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshot_publish.py [--out DIR]
 """
@@ -49,6 +50,15 @@ def main() -> int:
         pump(1.5)
         assert tab.recipe.draft is not None, "no draft pending"
         save_grab(w, args.out / "draft-publish.png")
+        panel = tab.threshold
+        panel.score_input.setValue(round(sorted(panel.scores)[-2] * 0.995, 2))  # rejects the top two goods
+        parent = panel.parentWidget()
+        while parent is not None and not hasattr(parent, "ensureWidgetVisible"):
+            parent = parent.parentWidget()
+        if parent is not None:  # the left column scrolls: bring the panel into view
+            parent.ensureWidgetVisible(panel.score_input, 0, 200)
+        pump(0.5)
+        save_grab(w, args.out / "threshold-score.png")
         w.close()
         return 0
     finally:

@@ -44,7 +44,7 @@ def test_draft_panel_beside_published_and_publish_button(qtbot, make_window, fit
     # Publish asks first (Cancel changes nothing), then OK publishes
     tab.recipe.publish_button.click()
     box = next(b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible())
-    assert "expected false rejects" in box.text() and "v2" in box.text()
+    assert "false-reject target" in box.text() and "v2" in box.text()
     box.button(QMessageBox.StandardButton.Cancel).click()
     assert get_product(ws, "washer").state_version == 1
     tab.recipe.publish_button.click()
@@ -99,6 +99,42 @@ def test_threshold_waits_for_apply_with_confirmation_typed_value_and_focus(qtbot
     box.button(QMessageBox.StandardButton.Ok).click()
     wait_until(qtbot, lambda: abs(get_product(ws, "washer").target_frr - 0.05) < 1e-9, 10)
     assert get_product(ws, "washer").threshold < before.threshold
+
+
+def test_a_typed_fixed_score_waits_for_apply_and_a_target_ends_it(qtbot, make_window, fitted_ws):
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from inspector.gui.tabs.threshold_panel import format_rate
+    from inspector.services.engine_state import get_calibration
+    from inspector.services.products import get_product
+
+    w = make_window(fitted_ws)
+    ws = w.state.workspace
+    panel = w.tab_widgets["products"].threshold
+    before = get_product(ws, "washer")
+    assert abs(panel.score_input.value() - before.threshold) < 1e-4 and not panel.score_button.isEnabled()
+    score = round(max(panel.scores) * 0.99, 4)  # rejects exactly the highest held-out good image
+    panel.score_input.setValue(score)
+    assert panel.hist.threshold == score and panel.score_button.isEnabled()
+    assert "a fixed score" in panel.expected.text()
+    assert f"it rejects 1 ({format_rate(1 / len(panel.scores))})" in panel.expected.text()
+    assert get_product(ws, "washer").threshold == before.threshold  # nothing until Apply
+    panel.score_button.click()
+    box = next(b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible())
+    assert f"fixed threshold score of {score:.4f}" in box.text() and "fitted again" in box.text()
+    box.button(QMessageBox.StandardButton.Ok).click()
+    wait_until(qtbot, lambda: get_product(ws, "washer").threshold == score, 10)
+    assert get_calibration(ws, "washer").fixed_score
+    wait_until(qtbot, lambda: "Kept when the product is fitted again" in panel.expected.text(), 10)
+    assert panel.target_label.text() == "<b>fixed</b>" and panel.apply_button.isEnabled()
+
+    # Apply on the stored target (unchanged) sets the threshold from the good images again
+    panel.apply_button.click()
+    box = next(b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible())
+    assert f"was a fixed score of {score:.4f}" in box.text()
+    box.button(QMessageBox.StandardButton.Ok).click()
+    wait_until(qtbot, lambda: not get_calibration(ws, "washer").fixed_score, 10)
+    assert abs(get_product(ws, "washer").threshold - before.threshold) < 1e-9
 
 
 def test_recheck_band_gives_an_amber_recheck_verdict(qtbot, make_window, fitted_ws, demo_data, capsys):

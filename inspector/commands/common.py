@@ -27,6 +27,17 @@ def open_ws(args: argparse.Namespace) -> Workspace:
     return ws
 
 
+def describe_threshold(cal) -> str:  # noqa: ANN001 - an engines.detector.Calibration
+    """'2.3456 for a 1.0% false-reject target', or for a fixed score what it does to the good images."""
+    if not cal.fixed_score:
+        return f"{cal.threshold:.4f} for a {cal.target_frr:.1%} false-reject target"
+    from ..core.thresholds import expected_frr
+
+    n = len(cal.good_scores)
+    seen = f"; it rejects {round(expected_frr(cal.good_scores, cal.threshold) * n)} of the {n} held-out good images" if n else ""
+    return f"{cal.threshold:.4f}, a fixed score{seen}"
+
+
 def fmt_threshold(value: float | None) -> str:
     return "not calibrated" if value is None else f"{value:.4f}"
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..core.names import safe_display as shown
-from .common import check_output_dir, open_ws, progress_bar
+from .common import check_output_dir, describe_threshold, open_ws, progress_bar
 
 
 def _resolve_device(name: str) -> str:
@@ -42,8 +42,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"fitted '{det.model.engine_id}' (engine version {det.model.version}) for '{shown(info.name)}'; "
               f"saved as DRAFT v{draft} — inspection still uses the published v{info.state_version} until "
               f"`inspector publish \"{shown(info.name)}\"`")
-    print(f"threshold {c.threshold:.4f} for a {c.target_frr:.1%} false-reject target "
-          f"({len(c.good_scores)} held-out good scores, method {c.method})")
+    print(f"threshold {describe_threshold(c)} ({len(c.good_scores)} held-out good scores, method {c.method})")
+    if c.note:
+        print(f"note: {c.note}")
     if c.synthetic_recall is not None:
         print(f"estimated recall on rule-based defects pasted onto held-out references: "
               f"{c.synthetic_recall:.0%} (a rough guide; real defects differ)")
@@ -69,8 +70,11 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 
     from ..core.errors import InspectorError
 
-    if args.frr is None and args.recheck_band is None:
-        raise InspectorError("nothing to change — give --frr PERCENT and/or --recheck-band FRACTION")
+    if args.frr is None and args.recheck_band is None and args.score is None:
+        raise InspectorError("nothing to change — give --frr PERCENT or --score S, and/or --recheck-band FRACTION")
+    if args.frr is not None and args.score is not None:
+        raise InspectorError("give --frr (a threshold set from the good images) or --score (a fixed score), "
+                             "not both — nothing was changed")
     ws = open_ws(args)
     actor = engineer(ws)
     if args.recheck_band is not None:
@@ -80,7 +84,11 @@ def cmd_threshold(args: argparse.Namespace) -> int:
               if band else "recheck band off")
     if args.frr is not None:
         cal = engine_state.set_target_frr(ws, args.product, args.frr / 100.0, actor=actor)
-        print(f"threshold {cal.threshold:.4f} for a {cal.target_frr:.1%} false-reject target")
+        print(f"threshold {describe_threshold(cal)}")
+    if args.score is not None:
+        cal = engine_state.set_threshold_score(ws, args.product, args.score, actor=actor)
+        print(f"threshold {describe_threshold(cal)}; kept when the product is fitted again with the same "
+              "engine version (`--frr` sets it from the good images again)")
     return 0
 
 
@@ -163,10 +171,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("product")
     p.set_defaults(func=cmd_publish)
 
-    p = sub.add_parser("threshold", help="set the false-reject target and move the threshold")
+    p = sub.add_parser("threshold", help="set the false-reject target or a fixed score as the threshold")
     p.add_argument("product")
     p.add_argument("--frr", type=float, metavar="PERCENT",
-                   help="expected false-reject rate on good parts, in percent (e.g. 1)")
+                   help="expected false-reject rate on good parts, in percent (e.g. 1); the threshold "
+                   "follows it at every fit")
+    p.add_argument("--score", type=float, metavar="S",
+                   help="a fixed threshold score (NG when score >= S), kept across fits of the same "
+                   "engine version")
     p.add_argument("--recheck-band", type=float, metavar="FRACTION",
                    help="scores within ± this fraction of the threshold get RECHECK (e.g. 0.05; 0 = off)")
     p.set_defaults(func=cmd_threshold)

@@ -82,7 +82,7 @@ def _print_recipes(ws, p) -> None:  # noqa: ANN001 - Workspace, ProductInfo
     row("version", lambda c: f"v{c['version']}")
     row("engine", lambda c: shown(c["engine"]))
     row("threshold", lambda c: f"{c['threshold']:.4f}")
-    row("false-reject target", lambda c: f"{c['target_frr']:.1%}")
+    row("false-reject target", lambda c: c["target_text"])
     row("held-out scores", lambda c: str(c["good_scores"]))
     row("synthetic recall", lambda c: "-" if c["synthetic_recall"] is None else f"{c['synthetic_recall']:.0%}")
     row("fitted at", lambda c: c["fitted_at"] or "-")
@@ -99,7 +99,11 @@ def cmd_products_show(args: argparse.Namespace) -> int:
     print(f"tags:          {shown(', '.join(f'{k}={v}' for k, v in p.tags.items())) or '-'}")
     print(f"defect words:  {shown(', '.join(p.defect_words)) or '-'}")
     print(f"engine:        {shown(p.engine)}")
-    print(f"threshold:     {fmt_threshold(p.threshold)} (target false-reject rate {p.target_frr:.1%})")
+    from ..services import engine_state
+
+    cal = engine_state.get_calibration(ws, p.name)
+    how = "a fixed score" if cal is not None and cal.fixed_score else f"target false-reject rate {p.target_frr:.1%}"
+    print(f"threshold:     {fmt_threshold(p.threshold)} ({how})")
     print(f"fitted state:  {'v%d' % p.state_version if p.state_path else 'not fitted'}")
     _print_recipes(ws, p)
     print(f"references:    {p.n_references}")

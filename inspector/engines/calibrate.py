@@ -107,8 +107,8 @@ def fit_and_calibrate(make_model: Callable[[], ScoreModel], references: Sequence
 
 
 def recalibrate(calibration: Calibration, target_frr: float) -> Calibration:
-    """Same good scores, new false-reject target (the threshold slider)."""
+    """Same good scores, new false-reject target (the threshold slider); a fixed score ends."""
     scores = calibration.good_scores
     kept = [s for s, bad in zip(scores, outlier_mask(scores)) if not bad] if calibration.suspect_references else scores
-    return Calibration(**{**calibration.to_json(), "target_frr": target_frr,
+    return Calibration(**{**calibration.to_json(), "target_frr": target_frr, "fixed_score": False, "note": "",
                           "threshold": threshold_for_frr(kept, target_frr)})

@@ -28,6 +28,9 @@ class Calibration:
     good_scores: held-out good image scores (for the histogram), one per reference when held out.
     suspect_references: indices (in reference order) of references whose held-out score is far
         above the others; they are left out of the threshold and shown to the engineer to check.
+    fixed_score: the threshold is a score the engineer typed, not one set from `target_frr`; a
+        refit with the same engine and engine version keeps it (scores mean the same there).
+    note: what a fit did with the threshold that the engineer should know (else "").
     """
 
     threshold: float
@@ -38,6 +41,8 @@ class Calibration:
     method: str = "holdout"
     synthetic_recall: Optional[float] = None
     suspect_references: list[int] = field(default_factory=list)
+    fixed_score: bool = False
+    note: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)

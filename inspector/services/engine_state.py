@@ -13,12 +13,13 @@ published version, committed by the pointer file state/DRAFT (its number) instea
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from sqlalchemy.exc import DBAPIError
 
@@ -110,6 +111,7 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
     settings = engine_settings(info)
     images = load_reference_images(ws, product)
     model, calibration = fit_engine(engine_id, settings, images, info.target_frr, device, progress, cancel)
+    calibration = _carry_fixed_score(ws, info, engine_id, model.version, calibration)
     state_root = ws.product_dir(info.id) / "state"
     version = max([info.state_version, *_versions_on_disk(state_root)]) + 1
     final = state_root / f"v{version}"
@@ -159,6 +161,34 @@ def _fit_locked(ws: Workspace, product: str, engine: Optional[str], device: str,
     with _cache_lock:
         _cache[(str(ws.root), product, version, device)] = detector
     return detector
+
+
+def _carry_fixed_score(ws: Workspace, info: ProductInfo, engine_id: str, engine_version: object,
+                       calibration: Calibration) -> Calibration:
+    """The published state's fixed score stays for a new fit whose scores mean the same (same
+    engine and engine version); otherwise the target sets the threshold and the note says why."""
+    if not info.state_path:
+        return calibration
+    folder = ws.abs_path(info.state_path)
+    try:
+        old = Calibration.from_json(json.loads((folder / "calibration.json").read_text()))
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return calibration
+    if not old.fixed_score:
+        return calibration
+    score = info.threshold if info.threshold is not None else old.threshold
+    if meta.get("engine") == engine_id and meta.get("engine_version") == engine_version:
+        calibration.threshold, calibration.fixed_score = score, True
+        calibration.synthetic_recall = None  # it was measured at the target's threshold
+        calibration.note = f"the fixed score {score:.4f} of v{info.state_version} is kept"
+    else:
+        calibration.note = (f"the fixed score {score:.4f} of v{info.state_version} was set for engine "
+                            f"{meta.get('engine')} version {meta.get('engine_version')}, whose scores are on "
+                            f"another scale, so the {calibration.target_frr:.1%} false-reject target sets the "
+                            f"threshold again — check it, or set a score again with `inspector threshold "
+                            f"\"{info.name}\" --score S`")
+    return calibration
 
 
 def _now() -> str:
@@ -220,7 +250,7 @@ def publish_draft(ws: Workspace, product: str, actor: Optional[Actor] = None) ->
 
 def state_summary(ws: Workspace, info: ProductInfo, version: Optional[int]) -> Optional[dict]:
     """What the Products tab and `products show` put side by side for one state version:
-    version, engine, threshold, target, held-out good scores, synthetic recall, fitted_at."""
+    version, engine, threshold, target (or fixed score), held-out good scores, synthetic recall, fitted_at."""
     if version is None or (version == info.state_version and not info.state_path):
         return None
     folder = ws.product_dir(info.id) / "state" / f"v{version}"
@@ -232,7 +262,8 @@ def state_summary(ws: Workspace, info: ProductInfo, version: Optional[int]) -> O
     published = version == info.state_version
     return {"version": version, "engine": meta.get("engine", ""), "fitted_at": meta.get("fitted_at", ""),
             "threshold": info.threshold if published and info.threshold is not None else cal.threshold,
-            "target_frr": cal.target_frr, "good_scores": len(cal.good_scores),
+            "target_frr": cal.target_frr, "fixed_score": cal.fixed_score,
+            "target_text": "fixed score" if cal.fixed_score else f"{cal.target_frr:.1%}", "good_scores": len(cal.good_scores),
             "synthetic_recall": cal.synthetic_recall, "references": len(meta.get("references", []))}
 
 
@@ -359,7 +390,7 @@ def get_calibration(ws: Workspace, product: str) -> Optional[Calibration]:
 def set_target_frr(ws: Workspace, product: str, target_frr: float,
                    actor: Optional[Actor] = None) -> Calibration:
     """Move the threshold to a new false-reject target (a fraction, 0.0001 .. 0.5) using the
-    stored good scores. A refused target changes nothing."""
+    stored good scores (a fixed score ends). A refused target changes nothing."""
     try:
         target = float(target_frr)
     except (TypeError, ValueError):
@@ -369,6 +400,31 @@ def set_target_frr(ws: Workspace, product: str, target_frr: float,
         raise InspectorError(f"false-reject target must be between {FRR_MIN:.2%} and {FRR_MAX:.0%}, "
                              f"not {shown} — give a percentage such as 1 (for 1 % of good parts "
                              "rejected); nothing was changed")
+    return _rewrite_calibration(ws, product, lambda cal: recalibrate(cal, target), actor, target_frr=target)
+
+
+def set_threshold_score(ws: Workspace, product: str, score: float,
+                        actor: Optional[Actor] = None) -> Calibration:
+    """Set the threshold to a score the engineer chose (NG when score >= it). It stays when the
+    product is fitted again with the same engine version; `set_target_frr` returns to a target."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not math.isfinite(value):
+        raise InspectorError(f"the threshold score must be a number, not {score!r} — give a score such "
+                             "as 2.5 (see the histogram in `inspector products show`); nothing was changed")
+
+    def fixed(cal: Calibration) -> Calibration:
+        return Calibration(**{**cal.to_json(), "threshold": value, "fixed_score": True, "note": ""})
+
+    return _rewrite_calibration(ws, product, fixed, actor)
+
+
+def _rewrite_calibration(ws: Workspace, product: str, change: Callable[[Calibration], Calibration],
+                         actor: Optional[Actor], **row: float) -> Calibration:
+    """The published state's calibration.json and the product row's threshold (and `row`), both
+    or neither, under the product's fit lock."""
     info = product_svc.get_product(ws, product)
     if not info.state_path:
         raise InspectorError(f"product '{product}' is not fitted yet, so there is no threshold to move — "
@@ -380,7 +436,7 @@ def set_target_frr(ws: Workspace, product: str, target_frr: float,
         path = ws.abs_path(info.state_path) / "calibration.json"
         try:
             before = path.read_bytes()
-            cal = recalibrate(Calibration.from_json(json.loads(before)), target)
+            cal = change(Calibration.from_json(json.loads(before)))
         except (OSError, ValueError, TypeError) as exc:
             raise InspectorError(f"fitted state of '{product}' is unreadable ({exc}) — refit with "
                                  f"`inspector fit \"{product}\"`") from None
@@ -389,7 +445,7 @@ def set_target_frr(ws: Workspace, product: str, target_frr: float,
         except OSError as exc:
             raise ws.write_error(exc, path.parent) from None
         try:
-            product_svc.update_product(ws, product, actor=actor, target_frr=target, threshold=cal.threshold)
+            product_svc.update_product(ws, product, actor=actor, threshold=cal.threshold, **row)
         except BaseException as exc:
             try:
                 atomic_write_bytes(path, before, ws.temp_dir)  # the row kept the old threshold: so does the file

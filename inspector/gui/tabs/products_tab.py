@@ -104,7 +104,7 @@ class ProductsTab(QWidget):
         rl.addWidget(self.grid, 1)
         rl.addWidget(self.refs_progress)
 
-        self.threshold = ThresholdPanel(self.commit_target, self.commit_band)
+        self.threshold = ThresholdPanel(self.commit_target, self.commit_band, on_commit_score=self.commit_score)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("productsSplitter")
         # the left column scrolls on a short screen rather than squeezing its panels' rows together
@@ -381,11 +381,20 @@ class ProductsTab(QWidget):
         run_task(self, engine_state.set_recheck_band, self.state.workspace, info.name, band, hooks=False,
                  on_finished=self.state.notify_updated)
 
+    def commit_score(self, score: float) -> None:
+        if not self.state.can_edit():  # operator mode
+            return
+        info = self.state.product_info()
+        if info is None or not info.state_path:
+            return
+        run_task(self, engine_state.set_threshold_score, self.state.workspace, info.name, score, hooks=False,
+                 on_finished=self.state.notify_updated)
+
     def commit_target(self, frr: float) -> None:
         if not self.state.can_edit():  # operator mode
             return
         info = self.state.product_info()
-        if info is None or abs(info.target_frr - frr) < 1e-12:
+        if info is None or (abs(info.target_frr - frr) < 1e-12 and not self.threshold.was_fixed):
             return
         ws, name = self.state.workspace, info.name
         if not info.state_path:

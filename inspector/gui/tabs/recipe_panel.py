@@ -11,7 +11,7 @@ from ...services import engine_state
 
 ROWS = (("Version", lambda c: f"v{c['version']}"),
         ("Threshold", lambda c: f"{c['threshold']:.4f}"),
-        ("False-reject target", lambda c: f"{c['target_frr']:.1%}"),
+        ("False-reject target", lambda c: c["target_text"]),
         ("Held-out good scores", lambda c: str(c["good_scores"])),
         ("Synthetic recall", lambda c: "–" if c["synthetic_recall"] is None else f"{c['synthetic_recall']:.0%}"),
         ("References", lambda c: str(c["references"])))
@@ -69,7 +69,7 @@ class RecipePanel(QGroupBox):
             return
         box = QMessageBox(QMessageBox.Icon.Question, "Publish draft",
                           f"Publish draft v{self.draft['version']} (threshold {self.draft['threshold']:.4f}, "
-                          f"expected false rejects {self.draft['target_frr']:.1%})? Inspections, Live and "
+                          f"false-reject target {self.draft['target_text']})? Inspections, Live and "
                           f"serve use it from the next part.",
                           QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
         box.setObjectName("publishConfirm")

@@ -3,8 +3,9 @@ the recheck band around the threshold (borderline scores get RECHECK: a person d
 
 Moving the slider or typing a false-reject % previews the threshold at once (computed here
 from the stored good scores); nothing takes effect until Apply, which asks first and states the
-expected false-reject rate. The band previews on the histogram the same way and has its own
-Apply. Keys and the wheel never move them without focus (ClickFocus).
+expected false-reject rate. A typed fixed score is the other way to set it (kept across refits
+of the same engine version), with its own Apply. The band previews on the histogram the same way
+and has its own Apply. Keys and the wheel never move them without focus (ClickFocus).
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ class _WheelOnlyWithFocus(QObject):
 
 
 class ThresholdPanel(QGroupBox):
-    """Shows the product's calibration; calls `on_commit(target_frr)` after Apply is confirmed, and
-    `on_commit_band(band)` (a fraction of the threshold, 0 = off) after the band's Apply."""
+    """Shows the product's calibration; calls `on_commit(target_frr)` after Apply is confirmed,
+    `on_commit_score(score)` after the fixed score's Apply and `on_commit_band(band)` (a fraction of
+    the threshold, 0 = off) after the band's Apply."""
 
     def __init__(self, on_commit: Callable[[float], None],
-                 on_commit_band: Optional[Callable[[float], None]] = None, parent: Optional[QWidget] = None) -> None:
+                 on_commit_band: Optional[Callable[[float], None]] = None, parent: Optional[QWidget] = None,
+                 on_commit_score: Optional[Callable[[float], None]] = None) -> None:
         super().__init__("Threshold", parent)
         self.on_commit = on_commit
         self.on_commit_band = on_commit_band
+        self.on_commit_score = on_commit_score
         self.hist = ScoreHistogram()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("frrSlider")
@@ -80,6 +84,19 @@ class ThresholdPanel(QGroupBox):
         self.expected = QLabel()
         self.expected.setObjectName("expectedFrr")
         self.expected.setWordWrap(True)
+        self.score_input = QDoubleSpinBox()
+        self.score_input.setObjectName("scoreInput")
+        self.score_input.setRange(-1e6, 1e6)
+        self.score_input.setDecimals(4)
+        self.score_input.setSingleStep(0.01)
+        self.score_input.setKeyboardTracking(False)
+        self.score_input.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.score_input.installEventFilter(self._wheel_guard)
+        self.score_input.setToolTip("A threshold score of your own (NG at or above it). It stays when the "
+                                    "product is fitted again with the same engine version.")
+        self.score_button = QPushButton("Apply…")
+        self.score_button.setObjectName("applyScore")
+        self.score_button.clicked.connect(self.ask_apply_score)
         self.band_input = QDoubleSpinBox()
         self.band_input.setObjectName("recheckBand")
         self.band_input.setRange(0.0, RECHECK_MAX * 100)
@@ -116,6 +133,11 @@ class ThresholdPanel(QGroupBox):
         lay.addLayout(row)
         lay.addLayout(typed)
         lay.addWidget(self.expected)
+        score_row = QHBoxLayout()
+        score_row.addWidget(QLabel("Or a fixed score:"))
+        score_row.addWidget(self.score_input, 1)
+        score_row.addWidget(self.score_button)
+        lay.addLayout(score_row)
         band_row = QHBoxLayout()
         band_row.addWidget(QLabel("Recheck band:"))
         band_row.addWidget(self.band_input, 1)
@@ -128,9 +150,13 @@ class ThresholdPanel(QGroupBox):
         self.applied = 0.01  # the product's stored target
         self.pending = 0.01  # what Apply would store
         self.applied_band = self.pending_band = 0.0  # the product's recheck band / what its Apply would store
+        self.fixed = self.was_fixed = False  # the product's threshold is a fixed score (was, before a commit)
+        self.applied_threshold: Optional[float] = None
+        self.pending_score: Optional[float] = None  # a typed score being previewed (None: the target's)
         self.slider.valueChanged.connect(lambda v: self._set_pending(FRR_STEPS[v]))
         self.frr_input.valueChanged.connect(lambda v: self._set_pending(v / 100.0))
         self.band_input.valueChanged.connect(lambda v: self._set_pending_band(v / 100.0))
+        self.score_input.valueChanged.connect(self._set_pending_score)
         self.set_product(None, None)
 
     def target(self) -> float:
@@ -138,11 +164,47 @@ class ThresholdPanel(QGroupBox):
 
     def _set_pending(self, frr: float) -> None:
         self.pending = frr
+        self.pending_score = None
         for w, value in ((self.slider, nearest_step(frr)), (self.frr_input, frr * 100)):
             w.blockSignals(True)
             w.setValue(value)
             w.blockSignals(False)
         self._preview()
+
+    def _set_pending_score(self, score: float) -> None:
+        self.pending_score = score
+        self.hist.set_threshold(score)
+        self._describe(score)
+        self._describe_band()
+
+    def ask_apply_score(self) -> None:
+        """The fixed score's Apply asks first, saying how many held-out good images it rejects."""
+        score = self.pending_score
+        if score is None or (self.fixed and abs(score - (self.applied_threshold or 0.0)) < 1e-12):
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Apply fixed score",
+                          f"Apply a fixed threshold score of {score:.4f}? {self._rejects_text(score)}It stays "
+                          "when the product is fitted again with the same engine version. From the next part on.",
+                          QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("applyScoreConfirm")
+        box.accepted.connect(self._commit_score)
+        box.open()
+
+    def _commit_score(self) -> None:
+        if self.pending_score is None:
+            return
+        self.fixed, self.applied_threshold = True, self.pending_score
+        self.score_button.setEnabled(False)
+        if self.on_commit_score is not None:
+            self.on_commit_score(self.pending_score)
+
+    def _rejects_text(self, threshold: float) -> str:
+        """'On the N held-out good images it rejects k (x%). ' ('' without scores)."""
+        if not self.scores:
+            return ""
+        n = len(self.scores)
+        seen = expected_frr(self.scores, threshold)
+        return f"On the {n} held-out good images it rejects {round(seen * n)} ({format_rate(seen)}). "
 
     def _set_pending_band(self, band: float) -> None:
         self.pending_band = band
@@ -188,14 +250,16 @@ class ThresholdPanel(QGroupBox):
 
     def ask_apply(self) -> None:
         """Apply asks first, saying what the line will see; OK commits the target."""
-        if abs(self.pending - self.applied) < 1e-12:
+        if abs(self.pending - self.applied) < 1e-12 and not self.fixed:
             return
         threshold = threshold_for_frr(self.scores, self.pending) if self.scores else None
         at = f" (threshold {threshold:.4f})" if threshold is not None else ""
+        was = (f"a fixed score of {self.applied_threshold:.4f}" if self.fixed and self.applied_threshold is not None
+               else format_rate(self.applied))
         box = QMessageBox(QMessageBox.Icon.Question, "Apply threshold",
                           f"Apply a false-reject target of {format_rate(self.pending)}{at}? Expected false-"
                           f"reject rate: about {format_rate(self.pending)} of good parts rejected, from the "
-                          "next part on (was " f"{format_rate(self.applied)}).",
+                          f"next part on (was {was}).",
                           QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
         box.setObjectName("applyThresholdConfirm")
         box.accepted.connect(self._commit)
@@ -207,12 +271,15 @@ class ThresholdPanel(QGroupBox):
         references still in the product."""
         self.scores = list(calibration.good_scores) if calibration is not None else []
         self.applied = self.pending = info.target_frr if info else 0.01
-        for w, value in ((self.slider, nearest_step(self.pending)), (self.frr_input, self.pending * 100)):
+        self.fixed = bool(getattr(calibration, "fixed_score", False))
+        threshold = info.threshold if info is not None else None
+        self.applied_threshold, self.pending_score = threshold, None
+        for w, value in ((self.slider, nearest_step(self.pending)), (self.frr_input, self.pending * 100),
+                         (self.score_input, threshold or 0.0)):
             w.blockSignals(True)
             w.setValue(value)
             w.blockSignals(False)
-            w.setEnabled(info is not None)
-        threshold = info.threshold if info is not None else None
+            w.setEnabled(info is not None and (w is not self.score_input or calibration is not None))
         method = getattr(calibration, "method", "")
         self.uncalibrated = method == "uncalibrated"  # fitted with no good images (IAP-AS)
         self.hist.empty_text = ("No good images scored: the threshold is a default"
@@ -244,8 +311,14 @@ class ThresholdPanel(QGroupBox):
 
     def _describe(self, threshold: Optional[float]) -> None:
         frr = self.target()
-        self.apply_button.setEnabled(abs(self.pending - self.applied) > 1e-12 and self.slider.isEnabled())
-        self.target_label.setText(f"<b>{format_rate(frr)}</b>")
+        typed = self.pending_score is not None
+        # a fixed score ends with any target's Apply, the stored one's too
+        self.apply_button.setEnabled((abs(self.pending - self.applied) > 1e-12 or (self.fixed and not typed))
+                                     and self.slider.isEnabled())
+        self.score_button.setEnabled(typed and self.score_input.isEnabled() and not (
+            self.fixed and abs(self.pending_score - (self.applied_threshold or 0.0)) < 1e-12))
+        self.target_label.setText("<b>fixed</b>" if self.fixed and not typed and frr == self.applied
+                                  else f"<b>{format_rate(frr)}</b>")
         if self.uncalibrated and threshold is not None:
             self.expected.setText(f"Threshold <b>{threshold:.2f}</b> (default; no good images to measure "
                                   "the false-reject rate on).")
@@ -256,6 +329,10 @@ class ThresholdPanel(QGroupBox):
             return
         seen = expected_frr(self.scores, threshold)
         n = len(self.scores)
+        if typed or (self.fixed and abs(self.pending - self.applied) < 1e-12):
+            kept = "" if typed else " Kept when the product is fitted again; Apply a target to set it from the good images."
+            self.expected.setText(f"Threshold <b>{threshold:.2f}</b>, a fixed score. {self._rejects_text(threshold)}{kept}")
+            return
         self.expected.setText(
             f"Threshold <b>{threshold:.2f}</b>: expected to reject about {format_rate(frr)} of good parts "
             f"(on the {n} held-out good images: {round(seen * n)} of {n}, {format_rate(seen)}).")
@@ -264,10 +341,14 @@ class ThresholdPanel(QGroupBox):
         threshold = threshold_for_frr(self.scores, self.target()) if self.scores else None
         if threshold is not None:
             self.hist.set_threshold(threshold)
+            self.score_input.blockSignals(True)
+            self.score_input.setValue(threshold)  # the target's threshold, to start a fixed score from
+            self.score_input.blockSignals(False)
         self._describe(threshold)
         self._describe_band()
 
     def _commit(self) -> None:
         self.applied = self.pending
+        self.was_fixed, self.fixed = self.fixed, False  # the commit ends a fixed score even at the same target
         self.apply_button.setEnabled(False)
         self.on_commit(self.pending)
