@@ -39,14 +39,15 @@ VARIABLES: dict[str, tuple[str, Any]] = {
 }
 
 
-def parse_endpoint(spec: str) -> tuple[str, int]:
-    """"4840", ":4840", "127.0.0.1:4840" -> (host, port); host defaults to 0.0.0.0."""
+def parse_endpoint(spec: str, flag: str = "--opcua ") -> tuple[str, int]:
+    """"4840", ":4840", "127.0.0.1:4840" -> (host, port); host defaults to 0.0.0.0. `flag`
+    prefixes the examples in the error message ("" for a settings field)."""
     text = (spec or "").strip()
     host, _, port_text = text.rpartition(":") if ":" in text else ("", "", text)
     host = host.strip("[]") or "0.0.0.0"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InspectorError(f"OPC UA endpoint {spec!r} is not [HOST:]PORT — e.g. --opcua 4840 or "
-                             "--opcua 127.0.0.1:4840")
+        raise InspectorError(f"OPC UA endpoint {spec!r} is not [HOST:]PORT — e.g. {flag}4840 or "
+                             f"{flag}127.0.0.1:4840")
     return host, int(port_text)
 
 
