@@ -110,13 +110,16 @@ class SettingsTab(QWidget):
             error.setStyleSheet("color: #c62828;")
             error.setVisible(False)
             self.link_errors[key] = error
-            form.addRow(label, field)
-            form.addRow("", error)
+            cell = QVBoxLayout()  # the message sits under its field and takes no room while hidden
+            cell.setSpacing(2)
+            cell.addWidget(field)
+            cell.addWidget(error)
+            form.addRow(label, cell)
             field.editingFinished.connect(lambda k=key, f=field: self._link_edited(k, f))
             self._show_link_error(key, self._link_problem(key, field.text().strip()))
-        note = QLabel("A triggered run serves OPC UA to the PLC and publishes every verdict to the MES broker, "
-                      "as `inspector serve` does; the PLC and MES can trigger a camera too. Blank is off; "
-                      "a change is used from the next Start.")
+        note = QLabel("A triggered run in the Live tab serves OPC UA to the PLC and publishes every verdict to "
+                      "the MES broker, as the headless station (inspector serve) does; the PLC and the MES can "
+                      "trigger a camera too. Blank is off; a change is used from the next Start.")
         note.setWordWrap(True)
         form.addRow("", note)
         return box
