@@ -205,3 +205,4 @@ def test_a_taken_opcua_port_is_a_cannot_inspect_message_not_a_crash(qtbot, make_
         wait_until(qtbot, lambda: not tab.is_running(), 30)
     assert tab.panel.banner.state == "message"
     assert f"OPC UA port {port} on 127.0.0.1 is already in use" in tab.panel.banner.detail
+    assert "choose another port with Settings › PLC (OPC UA)" in tab.panel.banner.detail

@@ -154,7 +154,7 @@ class LineSession:
 
         # a station name like "Line 3 / B" goes into a file name, a topic and node ids
         links = LineLinks(self.ws, pipe, station_id(c.station), opcua=c.opcua, mqtt=c.mqtt,
-                          on_change=self._on_links)
+                          on_change=self._on_links, opcua_hint="Settings › PLC (OPC UA)")
         self._emit(self.bridge.status, "busy", "Connecting to the line…",
                    " · ".join(x for x in (c.opcua and f"OPC UA {c.opcua}", c.mqtt and f"MQTT {c.mqtt}") if x))
         links.start()

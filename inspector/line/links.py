@@ -13,6 +13,7 @@ resets come in from both links; verdicts and the station state go out on both. N
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 from ..core.errors import InspectorError
@@ -31,7 +32,7 @@ def station_id(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name) or "station"
 
 
-def spool_path(ws: "Workspace", station: str):  # noqa: ANN201 - a Path
+def spool_path(ws: "Workspace", station: str) -> Path:
     """Where MQTT messages wait for the broker, one file per station (kept across runs)."""
     return ws.root / "line" / f"mqtt-spool-{station}.sqlite"
 
@@ -59,12 +60,14 @@ class LineLinks:
     def __init__(self, ws: "Workspace", pipe: LinePipeline, station: str, *,
                  opcua: Optional[str] = None, mqtt: Optional[str] = None, mqtt_qos: int = 2,
                  spool_max: int = 10000, say: Optional[Say] = None,
-                 on_change: Optional[Callable[[], None]] = None) -> None:
+                 on_change: Optional[Callable[[], None]] = None,
+                 opcua_hint: str = "--opcua HOST:PORT") -> None:
         self.ws, self.pipe, self.station = ws, pipe, station
         self.opcua_spec, self.mqtt_url = (opcua or "").strip(), (mqtt or "").strip()
         self.mqtt_qos, self.spool_max = mqtt_qos, spool_max
         self.say: Say = say or (lambda _text: None)
         self.on_change = on_change
+        self.opcua_hint = opcua_hint  # where the user sets the OPC UA port (said when it is taken)
         self.opcua: Optional["OpcUaStation"] = None
         self.mqtt: Optional["MqttPublisher"] = None
         self.selected = ""  # the last product switch asked for by the line, in words
@@ -125,7 +128,8 @@ class LineLinks:
         from .opcua import OpcUaStation
 
         pipe = self.pipe
-        opcua = OpcUaStation(self.opcua_spec, self.station, pipe.trigger, self.select, pipe.reset_counts)
+        opcua = OpcUaStation(self.opcua_spec, self.station, pipe.trigger, self.select, pipe.reset_counts,
+                             port_hint=self.opcua_hint)
         opcua.start()
         self.opcua = opcua
         opcua.set_product(pipe.product, pipe.threshold)

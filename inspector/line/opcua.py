@@ -57,8 +57,10 @@ class OpcUaStation:
 
     def __init__(self, spec: str, station: str, on_trigger: Callable[[], str],
                  on_select_product: Callable[[str], str],
-                 on_reset_counts: Optional[Callable[[], str]] = None) -> None:
+                 on_reset_counts: Optional[Callable[[], str]] = None,
+                 port_hint: str = "--opcua HOST:PORT") -> None:
         self.host, self.port = parse_endpoint(spec)
+        self.port_hint = port_hint  # where the user sets the port, for the "in use" message
         self.station = station
         self.endpoint = f"opc.tcp://{self.host}:{self.port}/inspector/"
         self.on_trigger, self.on_select_product = on_trigger, on_select_product
@@ -100,7 +102,7 @@ class OpcUaStation:
             return InspectorError(
                 f"OPC UA port {self.port} on {self.host} is already in use (another OPC UA "
                 f"server or a second `inspector serve`?) — stop it or choose another port "
-                f"with --opcua HOST:PORT")
+                f"with {self.port_hint}")
         return InspectorError(f"cannot start the OPC UA server on {self.host}:{self.port} "
                               f"({exc.strerror or exc}) — check the address and port")
 
