@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -134,3 +135,29 @@ def start_broker(folder: Path) -> Broker:
     except (OSError, RuntimeError) as exc:
         _skip(f"mosquitto cannot run here ({exc}): MQTT broker test skipped")
     return broker
+
+
+class Subscriber:
+    """A persistent-session subscriber (its queue survives a broker restart); keeps every message."""
+
+    def __init__(self, port: int, topics: list[str], client_id: str = "checker", qos: int = 1) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.subscribed = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        c.reconnect_delay_set(0.1, 1)
+        c.on_connect = lambda cl, *a: cl.subscribe([(t, qos) for t in topics])
+        c.on_subscribe = lambda *a: self.subscribed.set()
+        c.on_message = lambda cl, ud, m: self.messages.append((m.topic, m.payload, m.retain))
+        c.connect("127.0.0.1", port, keepalive=5)
+        c.loop_start()
+        self.client = c
+        assert self.subscribed.wait(10), "subscriber could not subscribe"
+
+    def payloads(self, topic: str) -> list[bytes]:
+        return [p for t, p, _ in self.messages if t == topic]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

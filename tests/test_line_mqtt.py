@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from line_fixtures import Broker, fitted_workspace, free_port, register_meandiff, start_broker, write_part
+from line_fixtures import (Broker, Subscriber, fitted_workspace, free_port, register_meandiff, start_broker,
+                           write_part)
 
 from inspector.core.errors import InspectorError
 from inspector.line import LinePipeline, ReplayFeed
@@ -33,32 +34,6 @@ def broker(tmp_path):
     b = start_broker(tmp_path / "broker")
     yield b
     b.stop()
-
-
-class Subscriber:
-    """A persistent-session subscriber (its queue survives a broker restart); keeps every message."""
-
-    def __init__(self, port: int, topics: list[str], client_id: str = "checker", qos: int = 1) -> None:
-        import paho.mqtt.client as mqtt
-
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.subscribed = threading.Event()
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-        c.reconnect_delay_set(0.1, 1)
-        c.on_connect = lambda cl, *a: cl.subscribe([(t, qos) for t in topics])
-        c.on_subscribe = lambda *a: self.subscribed.set()
-        c.on_message = lambda cl, ud, m: self.messages.append((m.topic, m.payload, m.retain))
-        c.connect("127.0.0.1", port, keepalive=5)
-        c.loop_start()
-        self.client = c
-        assert self.subscribed.wait(10), "subscriber could not subscribe"
-
-    def payloads(self, topic: str) -> list[bytes]:
-        return [p for t, p, _ in self.messages if t == topic]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def _wait(cond, timeout=30.0):

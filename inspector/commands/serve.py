@@ -11,7 +11,9 @@ import threading
 
 
 def _default_station() -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname()) or "station"
+    from ..line.links import station_id
+
+    return station_id(socket.gethostname())
 
 
 def _say(text: str) -> None:
@@ -22,17 +24,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..core.errors import InspectorError
     from ..engines.registry import resolve_device
     from ..line import LinePipeline, SnapFeed, open_feed
-    from ..line.mqtt import MqttPublisher, parse_mqtt_url
-    from ..line.opcua import OpcUaStation, parse_endpoint
+    from ..line.links import LineLinks, check_links
     from .common import open_ws
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     station = args.station or _default_station()
     # check everything the user typed before anything starts or is written
-    if args.mqtt:
-        parse_mqtt_url(args.mqtt, station)
-    if args.opcua:
-        parse_endpoint(args.opcua)
+    check_links(args.opcua, args.mqtt, station)
     if args.spool_max < 1:
         raise InspectorError("--spool-max must be at least 1 message")
     ws = open_ws(args)
@@ -54,52 +52,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         software_trigger=software, device=device)
     pipe.add_listener(lambda part: print(part.log_line(), flush=True))
     pipe.add_state_listener(lambda state, why: _say(f"state: {state}" + (f" — {why}" if why else "")))
-
-    def select(product: str) -> str:
-        message = pipe.select_product(product)
-        _say(message)
-        if opcua is not None:  # the cached detector: no second load
-            opcua.set_product(product, load_fitted_detector(ws, product, device)[0].calibration.threshold)
-        return message
-
-    opcua = mqtt = None
+    links = LineLinks(ws, pipe, station, opcua=args.opcua, mqtt=args.mqtt, mqtt_qos=args.mqtt_qos,
+                      spool_max=args.spool_max, say=_say)
     try:
-        if args.opcua:
-            opcua = OpcUaStation(args.opcua, station, pipe.trigger, select, pipe.reset_counts)
-            opcua.start()
-            opcua.set_product(args.product, pipe.threshold)
-            pipe.add_listener(opcua.update_part)
-            pipe.add_state_listener(opcua.set_state)
-            _say(f"OPC UA: {opcua.endpoint} (namespace urn:inspector:line, node ids "
-                 f"ns={opcua.ns};s={station}.LastVerdict ...)")
-
-        def on_link(link: str, why: str) -> None:
-            _say(f"mqtt: {link} — {why}")
-            if opcua is not None:
-                opcua.set_link(f"{link}: {why}")
-
-        def on_command(command: str, payload: str) -> str:
-            if command == "trigger":
-                return pipe.trigger()
-            if command == "product":
-                return select(payload)
-            if command == "reset":
-                return pipe.reset_counts()
-            raise InspectorError(f"unknown command '{command}' — use cmd/trigger, cmd/product or cmd/reset")
-
-        if args.mqtt:
-            mqtt = MqttPublisher(args.mqtt, station, ws.root / "line" / f"mqtt-spool-{station}.sqlite",
-                                 spool_max=args.spool_max, on_command=on_command, on_link=on_link,
-                                 qos=args.mqtt_qos)
-            waiting = len(mqtt.spool)
-            mqtt.set_state("running")
-            mqtt.start()
-            pipe.add_listener(mqtt.publish_part)
-            pipe.add_state_listener(mqtt.set_state)
-            _say(f"MQTT: {mqtt.where} topic {mqtt.target.topic} (status {mqtt.status_topic}, "
-                 f"QoS {mqtt.qos})" + (f"; {waiting} message(s) from the last run to deliver first"
-                                        if waiting else ""))
-
+        links.start()
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -117,12 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 signal.signal(s, handler)
         _say(f"stopped: {pipe.inspected} part(s), {pipe.ng} NG this run")
     finally:
-        if mqtt is not None:
-            left = mqtt.stop()
-            if left:
-                _say(f"mqtt: {left} message(s) stay spooled for the next start")
-        if opcua is not None:
-            opcua.stop()
+        links.stop()
         feed.close()
     return 0
 

@@ -2,12 +2,15 @@
 
 One trigger (a file in the hot folder, the next file of a replay, Space / Snap on a camera)
 gives one image, one verdict and one record; each PartResult reaches the GUI thread through
-the bridge's `part` signal. Like LiveSession, a stopped run emits nothing more and its bridge
+the bridge's `part` signal. With a PLC (OPC UA) or MES (MQTT) link set in Settings, the run
+starts `inspector.line.links.LineLinks` on its thread, as `inspector serve` does: triggers,
+product selection and counter resets come from the line too, and every verdict goes out. Like LiveSession, a stopped run emits nothing more and its bridge
 outlives its thread (the GUI keeps the stopped session until `running` is False).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -18,6 +21,8 @@ from ..core.errors import InspectorError
 from ..line.parts import PartResult
 from .overlay_data import OverlayData, overlay_from_result
 from .workers import describe_error
+
+log = logging.getLogger(__name__)
 
 FILE_KINDS = ("hotfolder", "folder")  # sources whose own events are the triggers
 
@@ -31,6 +36,8 @@ class LineConfig:
     station: str
     retention: str = "all"
     loop: bool = False  # a replayed folder plays each file once unless this is set
+    opcua: str = ""  # the PLC link: OPC UA [HOST:]PORT ("" = off)
+    mqtt: str = ""  # the MES link: mqtt://host:port/topic ("" = off)
 
 
 @dataclass
@@ -47,7 +54,7 @@ class LineBridge(QObject):
     """Signals from the line thread; no Qt parent (the session keeps it alive, see LiveBridge)."""
 
     part = Signal(object)               # LinePart
-    status = Signal(str, str, str)      # kind ("problem" | "busy" | "ok" | "fault"), title, detail
+    status = Signal(str, str, str)      # kind ("problem" | "busy" | "ok" | "fault" | "links"), title, detail
     ended = Signal(str)                 # why the run ended ("" = stopped by the user)
 
 
@@ -77,6 +84,8 @@ class LineSession:
         self.software_trigger = config.kind not in FILE_KINDS
         self.pipeline = None  # LinePipeline once the thread has loaded the fitted detector
         self.description = config.spec
+        self.links = None  # LineLinks while the PLC / MES links run
+        self.links_text = ""  # what is connected, in words ("" = no links)
         self._stop = threading.Event()
         self.threads = [threading.Thread(target=self._run, name="line-pipeline", daemon=True)]
 
@@ -126,7 +135,31 @@ class LineSession:
         if state == "fault":
             self._emit(self.bridge.status, "fault", "Source problem", f"{reason}\nRetrying… (Stop to change the source)")
         elif state == "running":
-            self._emit(self.bridge.status, "ok", "Ready", self.description)
+            detail = self.description + (f"\n{self.links_text}" if self.links_text else "")
+            self._emit(self.bridge.status, "ok", "Ready", detail)
+
+    def _on_links(self) -> None:
+        """A link went up or down, or the line selected a product (a link's thread)."""
+        links = self.links
+        if links is not None:
+            self.links_text = links.summary()
+            self._emit(self.bridge.status, "links", "", self.links_text)
+
+    def _start_links(self, pipe) -> None:  # noqa: ANN001 - a LinePipeline
+        """Start the PLC / MES links set in Settings; InspectorError (port taken...) ends the run."""
+        c = self.config
+        if not (c.opcua or c.mqtt):
+            return
+        from ..line.links import LineLinks, station_id
+
+        # a station name like "Line 3 / B" goes into a file name, a topic and node ids
+        links = LineLinks(self.ws, pipe, station_id(c.station), opcua=c.opcua, mqtt=c.mqtt,
+                          on_change=self._on_links, opcua_hint="Settings › PLC (OPC UA)")
+        self._emit(self.bridge.status, "busy", "Connecting to the line…",
+                   " · ".join(x for x in (c.opcua and f"OPC UA {c.opcua}", c.mqtt and f"MQTT {c.mqtt}") if x))
+        links.start()
+        self.links = links
+        self._on_links()
 
     def _run(self) -> None:
         from ..line.pipeline import LinePipeline
@@ -144,6 +177,9 @@ class LineSession:
             self.pipeline = pipe
             if self._stop.is_set():
                 return
+            self._start_links(pipe)
+            if self._stop.is_set():
+                return
             pipe.run(self._stop)
         except BaseException as exc:  # noqa: BLE001 - shown in the banner, never a crash
             message, _ = describe_error(exc)
@@ -151,9 +187,17 @@ class LineSession:
             self._emit(self.bridge.ended, message)
             return
         finally:
+            self._stop_links()
             if feed is not None:
                 feed.close()
         if feed.finished:
             n = self.pipeline.inspected if self.pipeline else 0
             self._emit(self.bridge.ended, f"the replay has no more files ({n} part(s) inspected)")
 
+    def _stop_links(self) -> None:
+        links, self.links = self.links, None
+        if links is not None:
+            try:
+                links.stop()  # undelivered MQTT messages stay in the spool for the next start
+            except Exception:  # noqa: BLE001 - the run is over; a failed goodbye is only logged
+                log.exception("stopping the line links failed")

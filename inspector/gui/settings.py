@@ -8,6 +8,8 @@ Keys used (all strings unless noted):
     station, operator  written into every inspection record
     theme              "light" | "dark"
     live/record        "ng" | "all"
+    line/retention     "all" | "ng" | "thumbs" (triggered mode's images)
+    line/opcua         the PLC link, OPC UA [HOST:]PORT ("" = off); line/mqtt the MES link, mqtt://... ("" = off)
     window/geometry    QByteArray; window/tab (int); splitters/<name> (QByteArray)
 """
 

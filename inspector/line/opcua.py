@@ -39,14 +39,15 @@ VARIABLES: dict[str, tuple[str, Any]] = {
 }
 
 
-def parse_endpoint(spec: str) -> tuple[str, int]:
-    """"4840", ":4840", "127.0.0.1:4840" -> (host, port); host defaults to 0.0.0.0."""
+def parse_endpoint(spec: str, flag: str = "--opcua ") -> tuple[str, int]:
+    """"4840", ":4840", "127.0.0.1:4840" -> (host, port); host defaults to 0.0.0.0. `flag`
+    prefixes the examples in the error message ("" for a settings field)."""
     text = (spec or "").strip()
     host, _, port_text = text.rpartition(":") if ":" in text else ("", "", text)
     host = host.strip("[]") or "0.0.0.0"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InspectorError(f"OPC UA endpoint {spec!r} is not [HOST:]PORT — e.g. --opcua 4840 or "
-                             "--opcua 127.0.0.1:4840")
+        raise InspectorError(f"OPC UA endpoint {spec!r} is not [HOST:]PORT — e.g. {flag}4840 or "
+                             f"{flag}127.0.0.1:4840")
     return host, int(port_text)
 
 
@@ -56,8 +57,10 @@ class OpcUaStation:
 
     def __init__(self, spec: str, station: str, on_trigger: Callable[[], str],
                  on_select_product: Callable[[str], str],
-                 on_reset_counts: Optional[Callable[[], str]] = None) -> None:
+                 on_reset_counts: Optional[Callable[[], str]] = None,
+                 port_hint: str = "--opcua HOST:PORT") -> None:
         self.host, self.port = parse_endpoint(spec)
+        self.port_hint = port_hint  # where the user sets the port, for the "in use" message
         self.station = station
         self.endpoint = f"opc.tcp://{self.host}:{self.port}/inspector/"
         self.on_trigger, self.on_select_product = on_trigger, on_select_product
@@ -99,7 +102,7 @@ class OpcUaStation:
             return InspectorError(
                 f"OPC UA port {self.port} on {self.host} is already in use (another OPC UA "
                 f"server or a second `inspector serve`?) — stop it or choose another port "
-                f"with --opcua HOST:PORT")
+                f"with {self.port_hint}")
         return InspectorError(f"cannot start the OPC UA server on {self.host}:{self.port} "
                               f"({exc.strerror or exc}) — check the address and port")
 

@@ -33,6 +33,7 @@ from ..workers import run_task
 from .result_panel import ResultPanel
 
 RETENTION_KEY = "line/retention"  # "all" | "ng" | "thumbs" (Settings tab); read when a triggered run starts
+OPCUA_KEY, MQTT_KEY = "line/opcua", "line/mqtt"  # the PLC / MES links (Settings tab; "" = off), read likewise
 _STUCK: list = []  # runs whose threads outlived their closed window (never deleted)
 
 
@@ -47,6 +48,7 @@ class LiveTab(QWidget):
         self.bridge: Optional[LiveBridge | LineBridge] = None
         self.parts_shown = 0  # triggered parts shown since the tab was made (tests, screenshots)
         self.last_cycle_ms: Optional[float] = None
+        self.links_text = ""  # what the triggered run is connected to (PLC / MES), in words
         self.counts = {"inspected": 0, "ng": 0, "recheck": 0}
         self.last_record: Optional[int] = None
         self.last_scored: Optional[Scored] = None
@@ -286,7 +288,9 @@ class LiveTab(QWidget):
             retention = get_str(self.state.settings, RETENTION_KEY) or "all"
             line = LineConfig(kind=self.source.kind.currentData(), spec=spec, product=self.state.product,
                               device=self.state.device, station=self.state.station() or "station",
-                              retention=retention, loop=self.loop.isChecked())
+                              retention=retention, loop=self.loop.isChecked(),
+                              opcua=get_str(self.state.settings, OPCUA_KEY).strip(),
+                              mqtt=get_str(self.state.settings, MQTT_KEY).strip())
             self.bridge = LineBridge()  # no parent: the session keeps it alive until its thread ends
             self.bridge.part.connect(self._part)
             self.session = LineSession(self.state.workspace, line, self.bridge)
@@ -301,6 +305,7 @@ class LiveTab(QWidget):
         self.bridge.status.connect(self._status)
         self.bridge.ended.connect(self._ended)
         self.canvas.meter.reset()
+        self.links_text = ""
         self.session.start()
         self.timer.start()
         self.start_btn.setText("■  Stop")
@@ -426,9 +431,16 @@ class LiveTab(QWidget):
             if isinstance(self.session, LineSession):
                 how = ("press Space or Snap for each part" if self.session.software_trigger
                        else "each new file is one part")
+                if self.session.software_trigger and self.links_text:
+                    how += ", or trigger from the line (PLC / MES)"
                 self._message("Ready: waiting for a part…", f"{detail}\n{how}", busy=True)
             else:
                 self._message("Waiting for the first verdict…", detail, busy=True)
+        elif kind == "links":  # the PLC / MES links changed (up, down, a product from the line)
+            # a product the line selects switches the pipeline only: the window's product picker
+            # stays on the run's product (changing it stops the run); this line says what the line chose
+            self.links_text = detail
+            self._update_rates()
         elif kind == "note":  # the detector is ready: it may have just been fitted for this run
             self.state.notify_updated()
             if detail:
@@ -464,7 +476,10 @@ class LiveTab(QWidget):
         s = self.session
         if isinstance(s, LineSession):
             how = "Space / Snap: one part" if s.software_trigger else "each new file: one part"
-            self.rates.setText(f"Triggered · {s.description} · {how}")
+            if s.software_trigger and self.links_text:
+                how = "Space / Snap / PLC / MES: one part"
+            self.rates.setText(f"Triggered · {s.description} · {how}"
+                               + (f"\n{self.links_text}" if self.links_text else ""))
             self.skipped.setText("")
             return
         if s is None:

@@ -1,4 +1,5 @@
-"""Settings tab: workspace, models folder, device, station, operator, theme, image retention (saved at once)."""
+"""Settings tab: workspace, models folder, device, station, operator, theme, image retention and the
+line links (PLC over OPC UA, MES over MQTT), all saved at once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Optional
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
+from ...core.errors import InspectorError
 from ..settings import get_str, settings_path
 from ..state import AppState
 from ..theme import apply_theme
@@ -70,10 +72,12 @@ class SettingsTab(QWidget):
         retention_note = QLabel("Triggered mode records every part; this says which images are kept with the records.")
         retention_note.setWordWrap(True)
         form.addRow("", retention_note)
+        links = self._line_links(s)
         where = QLabel(f"Settings are saved as you change them, in {settings_path()}.")
         where.setWordWrap(True)
         lay = QVBoxLayout(self)
         lay.addWidget(general)
+        lay.addWidget(links)
         lay.addWidget(where)
         lay.addStretch(1)
 
@@ -87,6 +91,66 @@ class SettingsTab(QWidget):
         state.workspace_changed.connect(self._show_workspace)
         state.device_resolved.connect(lambda _d, text: self.device_note.setText(text))
         self._show_workspace()
+
+    def _line_links(self, s) -> QGroupBox:  # noqa: ANN001 - the QSettings
+        """The PLC / MES fields, read by the Live tab when a triggered run starts."""
+        self.opcua = QLineEdit(get_str(s, "line/opcua"))
+        self.opcua.setObjectName("settingsOpcua")
+        self.opcua.setPlaceholderText("off — e.g. 4840 or 127.0.0.1:4840 (the port this station serves)")
+        self.mqtt = QLineEdit(get_str(s, "line/mqtt"))
+        self.mqtt.setObjectName("settingsMqtt")
+        self.mqtt.setPlaceholderText("off — e.g. mqtt://broker:1883/plant/line1/parts")
+        self.link_errors: dict[str, QLabel] = {}
+        box = QGroupBox("Line links (Live tab, triggered mode)")
+        form = QFormLayout(box)
+        for key, label, field in (("line/opcua", "PLC (OPC UA)", self.opcua), ("line/mqtt", "MES (MQTT)", self.mqtt)):
+            error = QLabel()
+            error.setObjectName(f"settingsError{key.split('/')[1].capitalize()}")
+            error.setWordWrap(True)
+            error.setStyleSheet("color: #c62828;")
+            error.setVisible(False)
+            self.link_errors[key] = error
+            cell = QVBoxLayout()  # the message sits under its field and takes no room while hidden
+            cell.setSpacing(2)
+            cell.addWidget(field)
+            cell.addWidget(error)
+            form.addRow(label, cell)
+            field.editingFinished.connect(lambda k=key, f=field: self._link_edited(k, f))
+            self._show_link_error(key, self._link_problem(key, field.text().strip()))
+        note = QLabel("A triggered run in the Live tab serves OPC UA to the PLC and publishes every verdict to "
+                      "the MES broker, as the headless station (inspector serve) does; the PLC and the MES can "
+                      "trigger a camera too. Blank is off; a change is used from the next Start.")
+        note.setWordWrap(True)
+        form.addRow("", note)
+        return box
+
+    def _link_problem(self, key: str, text: str) -> str:
+        """"" when `text` is blank or a valid endpoint / URL, else the message for the user."""
+        from ...line.links import station_id
+        from ...line.mqtt import parse_mqtt_url
+        from ...line.opcua import parse_endpoint
+
+        if not text:
+            return ""
+        try:
+            if key == "line/opcua":
+                parse_endpoint(text, flag="")
+            else:
+                parse_mqtt_url(text, station_id(self.state.station()))
+        except InspectorError as exc:
+            return f"error: {exc}"
+        return ""
+
+    def _show_link_error(self, key: str, problem: str) -> None:
+        error = self.link_errors[key]
+        error.setText(f"{problem}\nNot saved: this link stays off until the address is fixed." if problem else "")
+        error.setVisible(bool(problem))
+
+    def _link_edited(self, key: str, field: QLineEdit) -> None:
+        text = field.text().strip()
+        problem = self._link_problem(key, text)
+        self.state.settings.setValue(key, "" if problem else text)  # a bad address is never used
+        self._show_link_error(key, problem)
 
     def _show_workspace(self) -> None:
         root = self.state.workspace_root()
