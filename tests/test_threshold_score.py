@@ -107,3 +107,22 @@ def test_an_unfitted_product_has_no_score_to_set(ws):
     with pytest.raises(InspectorError, match=r"not fitted yet.*\(nothing was changed\)"):
         engine_state.set_threshold_score(ws, "u", 2.0)
     assert tree_snapshot(ws.root) == before
+
+
+def test_a_threshold_set_while_a_draft_waits_holds_for_the_draft_too(fitted, capsys, monkeypatch):
+    root, _ = fitted
+    register_meandiff(monkeypatch)
+    assert run_cli(capsys, root, "fit", "p")[0] == 0  # draft v2 waits, fitted at the 1 % target
+    assert run_cli(capsys, root, "threshold", "p", "--score", "1000")[0] == 0
+    code, out, _ = run_cli(capsys, root, "products", "show", "p")
+    assert out.split("false-reject target")[1].splitlines()[0].split() == ["fixed", "score", "fixed", "score"]
+    assert run_cli(capsys, root, "publish", "p")[0] == 0
+    info, cal = _product(root)
+    assert info.state_version == 2 and info.threshold == 1000.0 and cal.fixed_score
+
+    assert run_cli(capsys, root, "fit", "p")[0] == 0  # draft v3, keeping the fixed score
+    assert run_cli(capsys, root, "threshold", "p", "--frr", "5")[0] == 0
+    assert run_cli(capsys, root, "publish", "p")[0] == 0
+    info, cal = _product(root)
+    assert info.state_version == 3 and not cal.fixed_score and cal.target_frr == 0.05
+    assert info.threshold == cal.threshold < 1000.0

@@ -4,8 +4,9 @@ One trigger (a file in the hot folder, the next file of a replay, Space / Snap o
 gives one image, one verdict and one record; each PartResult reaches the GUI thread through
 the bridge's `part` signal. With a PLC (OPC UA) or MES (MQTT) link set in Settings, the run
 starts `inspector.line.links.LineLinks` on its thread, as `inspector serve` does: triggers,
-product selection and counter resets come from the line too, and every verdict goes out. Like LiveSession, a stopped run emits nothing more and its bridge
-outlives its thread (the GUI keeps the stopped session until `running` is False).
+product selection and counter resets come from the line too, and every verdict goes out.
+Like LiveSession, a stopped run emits nothing more and its bridge outlives its thread (the GUI
+keeps the stopped session until `running` is False).
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def _carry_fixed_score(ws: Workspace, info: ProductInfo, engine_id: str, engine_
     if not old.fixed_score:
         return calibration
     score = info.threshold if info.threshold is not None else old.threshold
-    if meta.get("engine") == engine_id and meta.get("engine_version") == engine_version:
+    if _same_scale(meta, {"engine": engine_id, "engine_version": engine_version}):
         calibration.threshold, calibration.fixed_score = score, True
         calibration.synthetic_recall = None  # it was measured at the target's threshold
         calibration.note = f"the fixed score {score:.4f} of v{info.state_version} is kept"
@@ -418,39 +418,66 @@ def set_threshold_score(ws: Workspace, product: str, score: float,
     def fixed(cal: Calibration) -> Calibration:
         return Calibration(**{**cal.to_json(), "threshold": value, "fixed_score": True, "note": ""})
 
-    return _rewrite_calibration(ws, product, fixed, actor)
+    return _rewrite_calibration(ws, product, fixed, actor, draft_too=_same_scale)
+
+
+def _same_scale(a: dict, b: dict) -> bool:
+    """Two states' meta.json: their scores mean the same (same engine and engine version)."""
+    return a.get("engine") == b.get("engine") and a.get("engine_version") == b.get("engine_version")
 
 
 def _rewrite_calibration(ws: Workspace, product: str, change: Callable[[Calibration], Calibration],
-                         actor: Optional[Actor], **row: float) -> Calibration:
-    """The published state's calibration.json and the product row's threshold (and `row`), both
-    or neither, under the product's fit lock."""
+                         actor: Optional[Actor], draft_too: Callable[[dict, dict], bool] = lambda _p, _d: True,
+                         **row: float) -> Calibration:
+    """The published state's calibration.json, the draft's when `draft_too(published meta, draft
+    meta)` (so publishing it keeps the new threshold rule), and the product row's threshold (and
+    `row`): all or none, under the product's fit lock."""
     info = product_svc.get_product(ws, product)
     if not info.state_path:
         raise InspectorError(f"product '{product}' is not fitted yet, so there is no threshold to move — "
                              f"run `inspector fit \"{product}\"` first (nothing was changed)")
     lock = ws.product_lock(info.id)  # a fit replacing the state meanwhile would undo this
     acquire_lock(lock, f"waiting for a fit of '{product}' to finish…", FIT_LOCK_TIMEOUT_S)
+    written: list[tuple[Path, bytes]] = []
+
+    def undo() -> None:
+        for path, before in reversed(written):
+            try:
+                atomic_write_bytes(path, before, ws.temp_dir)
+            except OSError:
+                pass
+
     try:
         info = product_svc.get_product(ws, product)
-        path = ws.abs_path(info.state_path) / "calibration.json"
+        folder = ws.abs_path(info.state_path)
         try:
-            before = path.read_bytes()
+            before = (folder / "calibration.json").read_bytes()
             cal = change(Calibration.from_json(json.loads(before)))
+            meta = json.loads((folder / "meta.json").read_text())
         except (OSError, ValueError, TypeError) as exc:
             raise InspectorError(f"fitted state of '{product}' is unreadable ({exc}) — refit with "
                                  f"`inspector fit \"{product}\"`") from None
-        try:
-            _write_json(path, cal.to_json(), ws.temp_dir)
-        except OSError as exc:
-            raise ws.write_error(exc, path.parent) from None
+        files = [(folder / "calibration.json", before, cal)]
+        draft = draft_version(ws, info)
+        if draft is not None:
+            dfolder = ws.product_dir(info.id) / "state" / f"v{draft}"
+            try:
+                dbefore = (dfolder / "calibration.json").read_bytes()
+                if draft_too(meta, json.loads((dfolder / "meta.json").read_text())):
+                    files.append((dfolder / "calibration.json", dbefore, change(Calibration.from_json(json.loads(dbefore)))))
+            except (OSError, ValueError, TypeError):
+                pass  # an unreadable draft cannot be published either (publish_draft says so)
+        for path, old, new in files:
+            try:
+                _write_json(path, new.to_json(), ws.temp_dir)
+            except OSError as exc:
+                undo()
+                raise ws.write_error(exc, path.parent) from None
+            written.append((path, old))
         try:
             product_svc.update_product(ws, product, actor=actor, threshold=cal.threshold, **row)
         except BaseException as exc:
-            try:
-                atomic_write_bytes(path, before, ws.temp_dir)  # the row kept the old threshold: so does the file
-            except OSError:
-                pass
+            undo()  # the row kept the old threshold: so do the files
             if isinstance(exc, DBAPIError):
                 raise ws.database_error(exc) from None
             raise
