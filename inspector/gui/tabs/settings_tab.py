@@ -73,6 +73,7 @@ class SettingsTab(QWidget):
         retention_note.setWordWrap(True)
         form.addRow("", retention_note)
         links = self._line_links(s)
+        _align_labels(form, links.layout())  # the two boxes' fields start at one edge
         where = QLabel(f"Settings are saved as you change them, in {settings_path()}.")
         where.setWordWrap(True)
         lay = QVBoxLayout(self)
@@ -177,3 +178,12 @@ class SettingsTab(QWidget):
         theme = self.theme.currentData()
         self.state.settings.setValue("theme", theme)
         apply_theme(theme)
+
+
+def _align_labels(*forms: QFormLayout) -> None:
+    """Give every row label of the forms the widest one's width."""
+    labels = [form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget() for form in forms
+              for row in range(form.rowCount()) if form.itemAt(row, QFormLayout.ItemRole.LabelRole) is not None]
+    width = max((label.sizeHint().width() for label in labels), default=0)
+    for label in labels:
+        label.setMinimumWidth(width)
