@@ -445,7 +445,7 @@ def _rewrite_calibration(ws: Workspace, product: str, change: Callable[[Calibrat
             try:
                 atomic_write_bytes(path, before, ws.temp_dir)
             except OSError:
-                pass
+                pass  # best effort: inspection takes the row's threshold over the file's (load_detector)
 
     try:
         info = product_svc.get_product(ws, product)

@@ -67,52 +67,25 @@ class ThresholdPanel(QGroupBox):
         self.slider.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # no key moves it before it is clicked
         self._wheel_guard = _WheelOnlyWithFocus(self)
         self.slider.installEventFilter(self._wheel_guard)
-        self.frr_input = QDoubleSpinBox()
-        self.frr_input.setObjectName("frrInput")
-        self.frr_input.setRange(FRR_STEPS[0] * 100, FRR_STEPS[-1] * 100)
-        self.frr_input.setDecimals(2)
-        self.frr_input.setSingleStep(0.1)
+        self.frr_input = self._spin("frrInput", FRR_STEPS[0] * 100, FRR_STEPS[-1] * 100, 2, 0.1)
         self.frr_input.setSuffix(" % false rejects")
-        self.frr_input.setKeyboardTracking(False)  # a half-typed number is no target
-        self.frr_input.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.frr_input.installEventFilter(self._wheel_guard)
-        self.apply_button = QPushButton("Apply…")
-        self.apply_button.setObjectName("applyThreshold")
-        self.apply_button.clicked.connect(self.ask_apply)
+        self.apply_button = self._apply_button("applyThreshold", self.ask_apply)
         self.target_label = QLabel()
         self.target_label.setMinimumWidth(70)
         self.expected = QLabel()
         self.expected.setObjectName("expectedFrr")
         self.expected.setWordWrap(True)
-        self.score_input = QDoubleSpinBox()
-        self.score_input.setObjectName("scoreInput")
-        self.score_input.setRange(-1e6, 1e6)
-        self.score_input.setDecimals(4)
-        self.score_input.setSingleStep(0.01)
-        self.score_input.setKeyboardTracking(False)
-        self.score_input.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.score_input.installEventFilter(self._wheel_guard)
+        self.score_input = self._spin("scoreInput", -1e6, 1e6, 4, 0.01)
         self.score_input.setToolTip("A threshold score of your own (NG at or above it). It stays when the "
                                     "product is fitted again with the same engine version.")
-        self.score_button = QPushButton("Apply…")
-        self.score_button.setObjectName("applyScore")
-        self.score_button.clicked.connect(self.ask_apply_score)
-        self.band_input = QDoubleSpinBox()
-        self.band_input.setObjectName("recheckBand")
-        self.band_input.setRange(0.0, RECHECK_MAX * 100)
-        self.band_input.setDecimals(1)
-        self.band_input.setSingleStep(1.0)
+        self.score_button = self._apply_button("applyScore", self.ask_apply_score)
+        self.band_input = self._spin("recheckBand", 0.0, RECHECK_MAX * 100, 1, 1.0)
         self.band_input.setPrefix("± ")
         self.band_input.setSuffix(" % of the threshold")
         self.band_input.setSpecialValueText("off")  # at 0
-        self.band_input.setKeyboardTracking(False)
-        self.band_input.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.band_input.installEventFilter(self._wheel_guard)
         self.band_input.setToolTip("Scores this close to the threshold get RECHECK (amber) instead of OK or NG: "
                                    "a person looks at the part. RECHECK is not NG.")
-        self.band_button = QPushButton("Apply…")
-        self.band_button.setObjectName("applyRecheckBand")
-        self.band_button.clicked.connect(self.ask_apply_band)
+        self.band_button = self._apply_button("applyRecheckBand", self.ask_apply_band)
         self.band_note = QLabel()
         self.band_note.setObjectName("recheckNote")
         self.band_note.setWordWrap(True)
@@ -158,6 +131,24 @@ class ThresholdPanel(QGroupBox):
         self.band_input.valueChanged.connect(lambda v: self._set_pending_band(v / 100.0))
         self.score_input.valueChanged.connect(self._set_pending_score)
         self.set_product(None, None)
+
+    def _spin(self, name: str, lo: float, hi: float, decimals: int, step: float) -> QDoubleSpinBox:
+        """A number field that moves only with focus and takes a typed value when it is complete."""
+        spin = QDoubleSpinBox()
+        spin.setObjectName(name)
+        spin.setRange(lo, hi)
+        spin.setDecimals(decimals)
+        spin.setSingleStep(step)
+        spin.setKeyboardTracking(False)  # a half-typed number is no value
+        spin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        spin.installEventFilter(self._wheel_guard)
+        return spin
+
+    def _apply_button(self, name: str, ask: Callable[[], None]) -> QPushButton:
+        button = QPushButton("Apply…")
+        button.setObjectName(name)
+        button.clicked.connect(ask)
+        return button
 
     def target(self) -> float:
         return self.pending
