@@ -453,7 +453,6 @@ def _rewrite_calibration(ws: Workspace, product: str, change: Callable[[Calibrat
         try:
             before = (folder / "calibration.json").read_bytes()
             cal = change(Calibration.from_json(json.loads(before)))
-            meta = json.loads((folder / "meta.json").read_text())
         except (OSError, ValueError, TypeError) as exc:
             raise InspectorError(f"fitted state of '{product}' is unreadable ({exc}) — refit with "
                                  f"`inspector fit \"{product}\"`") from None
@@ -461,9 +460,10 @@ def _rewrite_calibration(ws: Workspace, product: str, change: Callable[[Calibrat
         draft = draft_version(ws, info)
         if draft is not None:
             dfolder = ws.product_dir(info.id) / "state" / f"v{draft}"
-            try:
+            try:  # the metas only when a draft waits: they say whether its scores mean the same
                 dbefore = (dfolder / "calibration.json").read_bytes()
-                if draft_too(meta, json.loads((dfolder / "meta.json").read_text())):
+                if draft_too(json.loads((folder / "meta.json").read_text()),
+                             json.loads((dfolder / "meta.json").read_text())):
                     files.append((dfolder / "calibration.json", dbefore, change(Calibration.from_json(json.loads(dbefore)))))
             except (OSError, ValueError, TypeError):
                 pass  # an unreadable draft cannot be published either (publish_draft says so)
