@@ -26,6 +26,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--size", default="", help="force a window size, WxH (default: the app's own)")
     ap.add_argument("--settings-shot", type=Path, help="also save the Settings tab here (to check it)")
+    ap.add_argument("--opcua", default="", metavar="PORT",
+                    help="serve OPC UA on this port in the triggered run (the status line shows the link)")
     args = ap.parse_args()
     return run_isolated("inspector-live-shots-", lambda tmp: shoot(args, tmp))
 
@@ -72,6 +74,7 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     hot = tmp / "hot"
     hot.mkdir()
     live.set_mode("triggered")
+    w.state.settings.setValue("line/opcua", args.opcua)  # "" = no PLC link
     live.reset_counts()
     live.set_source("hotfolder", str(hot))
     live.start()
