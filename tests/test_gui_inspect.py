@@ -25,6 +25,8 @@ def test_inspect_folder_shows_ng_and_reviews_with_keys(qtbot, make_window, fitte
 
     tab.results.setCurrentRow(ng[0])
     assert tab.panel.banner.state == "NG" and "threshold" in tab.panel.banner.text()
+    # a region's peak is on the map's scale, not the image score's: it says so
+    assert "× the pixel threshold" in tab.panel.details.text()
     wait_until(qtbot, tab.view.has_image, 10)
     assert tab.view.layers["heat"] and tab.view.layers["boxes"]
     tab.controls.toggles["heat"].setChecked(False)

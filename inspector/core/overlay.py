@@ -38,7 +38,7 @@ def render_overlay(image: np.ndarray, result: InspectionResult, heat: bool = Tru
         for r in result.regions:
             x0, y0, x1, y1 = r.box
             cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 220, 0), thick)
-            cv2.putText(out, f"{r.label} {r.score:.2f}", (x0, max(12, y0 - 4)), font, fs,
+            cv2.putText(out, f"{r.label} {r.score:.1f}x", (x0, max(12, y0 - 4)), font, fs,
                         (255, 220, 0), thick, cv2.LINE_AA)
     if banner:
         colour = (200, 30, 30) if result.is_ng else (30, 150, 60)

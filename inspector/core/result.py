@@ -19,7 +19,15 @@ class Region:
     mask: np.ndarray
     area_px: int
     label: str
-    score: float
+    score: float  # the region's peak on the normalised map: 1.0 = the pixel threshold
+
+
+def region_caption(label: str, score: float, area_px: int, long: bool = False) -> str:
+    """How a region is named to a person: its peak as a multiple of the pixel threshold (so it is
+    not read as the image score, which has the image threshold's units) and its area."""
+    if long:
+        return f"{label}: {score:.1f}× the pixel threshold, {area_px} px"
+    return f"{label} {score:.1f}× · {area_px} px"
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from ..core.overlay import HEAT_MAX, heatmap_rgb
-from ..core.result import InspectionResult
+from ..core.result import InspectionResult, region_caption
 
 
 @dataclass
@@ -33,10 +33,6 @@ class OverlayData:
 
 
 LABELLED = 5  # regions with a text label (the strongest); the others get a box only
-
-
-def region_text(label: str, score: float, area_px: int) -> str:
-    return f"{label} {score:.2f} · {area_px} px"
 
 
 def heat_rgba(norm_map: np.ndarray) -> np.ndarray:
@@ -59,7 +55,7 @@ def overlay_from_result(result: InspectionResult) -> OverlayData:
     return OverlayData(width=w, height=h, heat_rgba=heat_rgba(result.anomaly_map),
                        outlines=_contours(result.mask) if result.mask.any() else [],
                        boxes=[BoxLabel(tuple(int(v) for v in r.box),
-                                       region_text(r.label, r.score, r.area_px) if i < LABELLED else "")
+                                       region_caption(r.label, r.score, r.area_px) if i < LABELLED else "")
                               for i, r in enumerate(result.regions)],
                        dropped=[BoxLabel(tuple(int(v) for v in r.box), r.label) for r in result.dropped])
 
@@ -72,7 +68,7 @@ def overlay_from_record(record, image_shape: tuple[int, int], root) -> OverlayDa
     data = OverlayData(width=w, height=h)
     for i, reg in enumerate(sorted(record.regions, key=lambda r: -r.score)):
         x0, y0, x1, y1 = reg.box
-        text = region_text(reg.label, reg.score, reg.area_px) if i < LABELLED else ""
+        text = region_caption(reg.label, reg.score, reg.area_px) if i < LABELLED else ""
         data.boxes.append(BoxLabel((x0, y0, x1, y1), text))
         mask = None
         if reg.mask_path:

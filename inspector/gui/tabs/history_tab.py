@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QFileDia
 
 from ...core.errors import InspectorError
 from ...core.image_io import load_image
+from ...core.result import region_caption
 from ...services.audit import count_audit, list_audit
 from ...services.inspections import export_history_csv, flag_inspection, query_history
 from ...services.records import InspectionInfo
@@ -274,7 +275,7 @@ class HistoryTab(QWidget):
             return
         r = self.model.records[row]
         self.panel.banner.show_verdict(r.verdict, r.score, r.threshold)
-        regions = ", ".join(f"{g.label} {g.score:.2f} ({g.area_px} px)" for g in r.regions[:5])
+        regions = "; ".join(region_caption(g.label, g.score, g.area_px, long=True) for g in r.regions[:5])
         self.panel.details.setText(f"<b>{r.original_name or '(camera frame)'}</b> · {r.product} · "
                                    f"{local_time(r.created_at):%Y-%m-%d %H:%M:%S} · {r.engine_id} · "
                                    f"{r.duration_ms:.0f} ms" + (f"<br>{regions}" if regions else "")

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLis
 
 from ...core.errors import ImageError, InspectorError, user_message
 from ...core.image_io import load_image
+from ...core.result import region_caption
 from ...services.inspect import check_batch, detector_for, inspect_paths
 from ...services.inspections import flag_inspection
 from ...services.references import expand_with_names
@@ -75,7 +76,7 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
         ov = overlay_from_result(r)
         entry = Entry(item.path, r.verdict, r.score, r.threshold, r.timings_ms.get("total", 0.0),
                       item.record.id if item.record else None, ov.outlines, ov.boxes,
-                      regions=[f"{g.label}: score {g.score:.2f}, {g.area_px} px" for g in r.regions],
+                      regions=[region_caption(g.label, g.score, g.area_px, long=True) for g in r.regions],
                       name=item.name, dropped=ov.dropped)
         yield ("item", entry, item.image, ov.heat_rgba)
 

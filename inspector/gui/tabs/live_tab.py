@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, Q
                                QVBoxLayout, QWidget)
 
 from ...core.errors import InspectorError
-from ...core.result import InspectionResult
+from ...core.result import InspectionResult, region_caption
 from ...services.inspections import FLAG_VERDICT, flag_allowed, flag_inspection
 from ..line_session import LineBridge, LineConfig, LinePart, LineSession
 from ..live_session import LiveBridge, LiveConfig, LiveSession, Scored
@@ -405,10 +405,11 @@ class LiveTab(QWidget):
         self.view.show_scored(image, overlay, frame_id)
         self.panel.banner.show_verdict(r.verdict, r.score, r.threshold)
         self.panel.banner.shown_frame_id = frame_id
-        regions = ", ".join(f"{g.label} {g.score:.2f} ({g.area_px} px)" for g in r.regions[:4])
+        regions = "; ".join(region_caption(g.label, g.score, g.area_px, long=True) for g in r.regions[:4])
         self.panel.details.setText(f"{what} · {r.timings_ms.get('total', 0):.0f} ms<br>"
                                    f"{regions or 'No region above the pixel threshold.'}")
-        self.what.setText(f"The verdict above is for the image on the left ({frame_id}).")
+        shown = what if frame_id in what else f"{what}, {frame_id}"  # the file and the frame it came as
+        self.what.setText(f"The verdict above is for the image on the left ({shown}).")
         self.panel.set_flag("", r.verdict)
         self._update_counts()
         self.result_shown.emit(frame_id)
