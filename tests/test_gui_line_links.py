@@ -206,3 +206,50 @@ def test_a_taken_opcua_port_is_a_cannot_inspect_message_not_a_crash(qtbot, make_
     assert tab.panel.banner.state == "message"
     assert f"OPC UA port {port} on 127.0.0.1 is already in use" in tab.panel.banner.detail
     assert "choose another port with Settings › PLC (OPC UA)" in tab.panel.banner.detail
+
+
+def test_a_plc_trigger_on_a_hot_folder_run_is_told_what_to_pick_in_the_window(qtbot, make_window, line_ws,
+                                                                               tmp_path):
+    from asyncua import ua
+    from asyncua.sync import Client
+
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    port = free_port()
+    w, tab = _open_live(make_window, line_ws, "triggered")
+    _set_link(w, "opcua", f"127.0.0.1:{port}")
+    tab.set_source("hotfolder", str(hot))
+    tab.start()
+    wait_until(qtbot, lambda: tab.session.ready and "OPC UA" in tab.rates.text(), 30)
+    client = Client(f"opc.tcp://127.0.0.1:{port}/inspector/")
+    client.connect()
+    try:
+        ns = client.get_namespace_index("urn:inspector:line")
+        obj = client.get_node(f"ns={ns};s={tab.session.links.station}")
+        reply = obj.call_method(ua.QualifiedName("Trigger", ns))
+    finally:
+        client.disconnect()
+    assert reply.startswith("error: this station is triggered by its source"), reply
+    assert "pick a camera, stream or video source in the Live tab" in reply and "--trigger" not in reply
+    session = tab.session
+    tab.stop()
+    wait_until(qtbot, lambda: not session.running, 20)
+
+
+def test_messages_left_for_an_unreachable_mes_are_counted_when_the_run_stops(qtbot, make_window, line_ws,
+                                                                            tmp_path):
+    camera = tmp_path / "camera"
+    _parts(camera, 2)
+    w, tab = _open_live(make_window, line_ws, "triggered")
+    _set_link(w, "mqtt", f"mqtt://127.0.0.1:{free_port()}/{TOPIC}")  # no broker listens there
+    tab.set_source("camera", f"folder:{camera}")
+    tab.start()
+    wait_until(qtbot, lambda: "MQTT unreachable" in tab.rates.text(), 30)
+    tab.trigger()
+    wait_until(qtbot, lambda: tab.parts_shown == 1, 30)
+    session = tab.session
+    tab.stop()
+    wait_until(qtbot, lambda: not session.running, 20)
+    # the part's verdict and the station's state messages wait for the next start
+    wait_until(qtbot, lambda: "MQTT message(s) not delivered wait in the spool" in tab.skipped.text(), 10)
+    assert int(tab.skipped.text().split()[0]) == session.spooled >= 1

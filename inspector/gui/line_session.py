@@ -26,6 +26,9 @@ from .workers import describe_error
 log = logging.getLogger(__name__)
 
 FILE_KINDS = ("hotfolder", "folder")  # sources whose own events are the triggers
+# what a trigger from the PLC or MES is told when the run's source triggers itself
+FILE_TRIGGER_HINT = ("each new file is one part; for parts on request pick a camera, stream or video "
+                     "source in the Live tab")
 
 
 @dataclass
@@ -87,6 +90,7 @@ class LineSession:
         self.description = config.spec
         self.links = None  # LineLinks while the PLC / MES links run
         self.links_text = ""  # what is connected, in words ("" = no links)
+        self.spooled = 0  # MQTT messages left undelivered when the links stopped (sent at the next start)
         self._stop = threading.Event()
         self.threads = [threading.Thread(target=self._run, name="line-pipeline", daemon=True)]
 
@@ -172,7 +176,8 @@ class LineSession:
             feed = make_feed(self.ws, c)
             self.description = feed.description or c.spec
             pipe = LinePipeline(self.ws, c.product, feed, station=c.station, retention=c.retention,
-                                software_trigger=self.software_trigger, device=c.device)
+                                software_trigger=self.software_trigger, device=c.device,
+                                trigger_hint=FILE_TRIGGER_HINT)
             pipe.add_listener(self._on_part)
             pipe.add_state_listener(self._on_state)
             self.pipeline = pipe
@@ -199,6 +204,6 @@ class LineSession:
         links, self.links = self.links, None
         if links is not None:
             try:
-                links.stop()  # undelivered MQTT messages stay in the spool for the next start
+                self.spooled = links.stop()  # undelivered MQTT messages stay in the spool for the next start
             except Exception:  # noqa: BLE001 - the run is over; a failed goodbye is only logged
                 log.exception("stopping the line links failed")

@@ -85,12 +85,14 @@ class LinePipeline:
 
     def __init__(self, ws: Workspace, product: str, feed: Feed, *, station: str,
                  retention: str = "all", software_trigger: bool = False, device: str = "cpu",
-                 fault_retry_s: float = 1.0) -> None:
+                 fault_retry_s: float = 1.0,
+                 trigger_hint: str = "start it with --trigger software to take parts on request") -> None:
         if retention not in RETENTIONS:
             raise InspectorError(f"retention must be one of {', '.join(RETENTIONS)}, not '{retention}'")
         self.ws, self.feed, self.station = ws, feed, station
         self.retention, self.software_trigger, self.device = retention, software_trigger, device
         self.fault_retry_s = fault_retry_s
+        self.trigger_hint = trigger_hint  # how to get a station that takes triggers, in its user's words
         self.detector, self.detector_version = load_fitted_detector(ws, product, device)
         self.product = product
         self.run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -125,7 +127,7 @@ class LinePipeline:
         """A software trigger (any thread): queues one part; returns its part id at once."""
         if not self.software_trigger:
             raise InspectorError(f"this station is triggered by its source ({self.feed.description}); "
-                                 "start it with --trigger software to take parts on request")
+                                 f"{self.trigger_hint}")
         part_id, seq = self._next_id()
         self._triggers.put((part_id, seq, time.time()))
         return part_id

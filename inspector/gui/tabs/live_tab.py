@@ -342,8 +342,14 @@ class LiveTab(QWidget):
         self._update_rates()
 
     def _reap(self) -> None:
-        """Let go of stopped runs whose threads have ended (here, in the GUI thread)."""
+        """Let go of stopped runs whose threads have ended (here, in the GUI thread), and say
+        what a triggered run left for the MES when no other run has started since."""
+        ended = [s for s in self._stopped if not s.running]
         self._stopped = [s for s in self._stopped if s.running]
+        left = sum(s.spooled for s in ended if isinstance(s, LineSession))
+        if left and self.session is None:
+            self.skipped.setText(f"{left} MQTT message(s) not delivered wait in the spool: they go "
+                                 "out first when the next triggered run reaches the broker.")
         if not self._stopped:
             self._reaper.stop()
 
