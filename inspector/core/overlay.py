@@ -38,6 +38,7 @@ def render_overlay(image: np.ndarray, result: InspectionResult, heat: bool = Tru
         for r in result.regions:
             x0, y0, x1, y1 = r.box
             cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 220, 0), thick)
+            # region_caption's "×" and "·" are not in OpenCV's Hershey fonts: the short ASCII form
             cv2.putText(out, f"{r.label} {r.score:.1f}x", (x0, max(12, y0 - 4)), font, fs,
                         (255, 220, 0), thick, cv2.LINE_AA)
     if banner:
