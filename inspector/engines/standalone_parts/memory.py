@@ -146,8 +146,17 @@ class BankSearch:
         nl = memory.n_local
         self.bank_local = bank[:, :nl].contiguous()
         self.bank_context = bank[:, nl:].contiguous()
-        self.sq_local = (self.bank_local ** 2).sum(1)
-        self.sq_context = (self.bank_context ** 2).sum(1)
+        # [q, 1] @ [-2 b^T; |b|^2] = |b|^2 - 2 q.b: the bank's norms ride in the product, so a
+        # block's distances take one pass over memory instead of a bias copy and an addition
+        self.local_t = self._augmented(self.bank_local)
+        self.context_t = self._augmented(self.bank_context)
+        self.block = max(1, QUERY_BLOCK // max(1, bank.shape[0]))
+
+    @staticmethod
+    def _augmented(part):  # noqa: ANN001, ANN205 - torch tensors
+        import torch
+
+        return torch.cat([-2 * part.T, (part * part).sum(1)[None]], 0).contiguous()
 
     def anomaly(self, features: np.ndarray) -> np.ndarray:
         """Joint + local_weight * local nearest-neighbour distance, float32 (N,), of raw
@@ -165,32 +174,34 @@ class BankSearch:
 
         q = torch.from_numpy(self.memory.standardise(features)).to(self.device)
         nl = self.memory.n_local
-        block = max(1, QUERY_BLOCK // max(1, self.bank_local.shape[0]))
+        ones = torch.ones(q.shape[0], 1, device=self.device)
+        q_local, q_context = torch.cat([q[:, :nl], ones], 1), torch.cat([q[:, nl:], ones], 1)
+        sq_l, sq_c = (q[:, :nl] ** 2).sum(1), (q[:, nl:] ** 2).sum(1)
         out = torch.empty(q.shape[0], device=self.device)
+        buf = torch.empty(min(self.block, q.shape[0]), self.local_t.shape[1], device=self.device)
         if evidence:
             bank = torch.cat([self.bank_local, self.bank_context], 1)
             local_out, residual = torch.empty(q.shape[0], device=self.device), torch.empty(q.shape, device=self.device)
         with torch.no_grad():
-            for s in range(0, q.shape[0], block):
-                ql, qc = q[s:s + block, :nl], q[s:s + block, nl:]
-                sq_l, sq_c = (ql * ql).sum(1), (qc * qc).sum(1)
-                # squared distances of the local dims, then of all dims (local + context)
-                d2 = torch.addmm(self.sq_local[None], ql, self.bank_local.T, alpha=-2)
-                local = (d2.amin(1) + sq_l).clamp_min(0).sqrt()
-                # in place, and argmin only for the evidence: the two extra passes over the
-                # (queries x bank) block cost more than the context product itself
-                d2.addmm_(qc, self.bank_context.T, alpha=-2)
+            for s in range(0, q.shape[0], self.block):
+                e = min(s + self.block, q.shape[0])
+                d2 = buf[:e - s]  # one preallocated block, filled in place (the products dominate)
+                # squared distances (less the query's norm) of the local dims, then of all dims
+                torch.mm(q_local[s:e], self.local_t, out=d2)
+                local = (d2.amin(1) + sq_l[s:e]).clamp_min(0).sqrt()
+                d2.addmm_(q_context[s:e], self.context_t)
                 if evidence:
-                    best, arg = (d2 + self.sq_context[None]).min(1)
+                    best, arg = d2.min(1)  # argmin only for the evidence: one more pass
                 else:
-                    best = (d2 + self.sq_context[None]).amin(1)
-                out[s:s + block] = (best + sq_l + sq_c).clamp_min(0).sqrt() + self.local_weight * local
+                    best = d2.amin(1)
+                out[s:e] = (best + sq_l[s:e] + sq_c[s:e]).clamp_min(0).sqrt() + self.local_weight * local
                 if evidence:
-                    local_out[s:s + block] = local
-                    residual[s:s + block] = (q[s:s + block] - bank[arg]) ** 2
+                    local_out[s:e] = local
+                    residual[s:e] = (q[s:e] - bank[arg]) ** 2
         if not evidence:
             return (out.cpu().numpy().astype(np.float32),)
         return tuple(t.cpu().numpy().astype(np.float32) for t in (out, local_out, residual))
+
 
 def match_shift(features: Sequence[np.ndarray], positions: Sequence[np.ndarray], rng: np.random.Generator,
                 queries: int = 256, bank: int = 16384, refs: int = 8) -> float:
