@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..core import ignore_regions
 from ..core.errors import InspectorError
 from ..core.names import safe_display as shown
 from ..services import products as product_svc
@@ -101,6 +102,10 @@ def cmd_products_show(args: argparse.Namespace) -> int:
     print(f"engine:        {shown(p.engine)}")
     from ..services import engine_state
 
+    boxes = engine_state.ignore_regions_of(p)
+    print(f"ignore:        {ignore_regions.describe(boxes)}"
+          + "".join(f"\n  {x0:.3f},{y0:.3f},{x1:.3f},{y1:.3f}" for x0, y0, x1, y1 in boxes))
+
     cal = engine_state.get_calibration(ws, p.name)
     how = "a fixed score" if cal is not None and cal.fixed_score else f"target false-reject rate {p.target_frr:.1%}"
     print(f"threshold:     {fmt_threshold(p.threshold)} ({how})")
@@ -129,13 +134,27 @@ def cmd_products_update(args: argparse.Namespace) -> int:
         fields["defect_words"] = list(args.defect)
     if args.engine is not None:
         fields["engine"] = product_svc.check_engine(args.engine)
-    if not fields:
-        raise InspectorError("nothing to update — give --description, --tag, --defect or --engine")
+    boxes = None
+    if args.clear_ignore and args.ignore:
+        raise InspectorError("give --ignore or --clear-ignore, not both")
+    if args.clear_ignore:
+        boxes = []
+    elif args.ignore:
+        boxes = [ignore_regions.parse_box(b) for b in args.ignore]
+    if not fields and boxes is None:
+        raise InspectorError("nothing to update — give --description, --tag, --defect, --engine, --ignore "
+                             "or --clear-ignore")
     ws = open_ws(args)
     product_svc.get_product(ws, args.name)  # an unknown product before the password prompt
-    p = product_svc.update_product(ws, args.name, actor=engineer(ws), **fields)
+    actor = engineer(ws)
+    p = product_svc.update_product(ws, args.name, actor=actor, **fields) if fields else None
+    if boxes is not None:
+        from ..services import engine_state
+
+        p = engine_state.set_ignore_regions(ws, args.name, boxes, actor=actor)
+        fields["ignore regions"] = boxes
     print(f"product '{shown(p.name)}' updated ({', '.join(sorted(fields))})"
-          + ("; refit it with `inspector fit`" if "engine" in fields else ""))
+          + ("; refit it with `inspector fit`" if fields.keys() & {"engine", "ignore regions"} else ""))
     return 0
 
 
@@ -212,6 +231,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tag", action="append", metavar="KEY=VALUE", help="replaces all tags")
     p.add_argument("--defect", action="append", metavar="WORD", help="replaces all defect words")
     p.add_argument("--engine")
+    p.add_argument("--ignore", action="append", metavar="X0,Y0,X1,Y1",
+                   help="a box not to inspect, in fractions of the image's width and height (e.g. 0,0,0.1,1: "
+                        "the left tenth); repeat for more; replaces all; takes effect with the next fit")
+    p.add_argument("--clear-ignore", action="store_true", help="inspect the whole image again")
     p.set_defaults(func=cmd_products_update)
     p = prod.add_parser("delete", help="delete a product with its files (asks for the name)")
     p.add_argument("name")

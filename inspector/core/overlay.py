@@ -29,6 +29,9 @@ def render_overlay(image: np.ndarray, result: InspectionResult, heat: bool = Tru
     if heat:
         alpha = np.clip(result.anomaly_map / HEAT_MAX, 0, 1)[:, :, None] * 0.6
         out = (out * (1 - alpha) + heatmap_rgb(result.anomaly_map) * alpha).astype(np.uint8)
+    for x0, y0, x1, y1 in result.ignored:  # the recipe's ignore regions: greyed, not inspected
+        out[y0:y1, x0:x1] = (out[y0:y1, x0:x1] * 0.55 + 40 * 0.45).astype(np.uint8)
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (235, 235, 235), 1)
     if outline and result.mask.any():
         contours, _ = cv2.findContours(result.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, (255, 40, 40), thick + 1)

@@ -53,6 +53,8 @@ class InspectionResult:
     engine_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     dropped: list[Region] = field(default_factory=list)  # candidates an engine filtered out (IAP-AS boxes), for a faint overlay
+    # pixel boxes (x0, y0, x1, y1; x1, y1 exclusive) the recipe's ignore regions left out
+    ignored: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     @property
     def is_ng(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..core.ignore_regions import pixel_boxes
 from ..core.result import InspectionResult, Region
 from .base import ScoreModel
 
@@ -117,10 +118,12 @@ class Detector:
             mask = norm >= min(1.0, 0.5 * float(norm[y, x]))
             regions = regions_from_mask(mask, norm, self.region_label)
         post_ms = (time.perf_counter() - t0) * 1e3
+        boxes = getattr(self.model, "ignored_boxes", None)  # an IgnoringModel's recipe boxes
         return InspectionResult(score=float(score), anomaly_map=norm, mask=mask, regions=regions,
                                 verdict=self.verdict(float(score)), threshold=self.calibration.threshold,
                                 engine_id=self.model.engine_id, engine_version=self.model.version,
-                                timings_ms={"score": score_ms, "post": post_ms, "total": score_ms + post_ms})
+                                timings_ms={"score": score_ms, "post": post_ms, "total": score_ms + post_ms},
+                                ignored=pixel_boxes(boxes, norm.shape) if boxes else [])
 
     def predict(self, image: np.ndarray) -> InspectionResult:
         return self.predict_batch([image])[0]

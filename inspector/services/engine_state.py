@@ -28,7 +28,9 @@ from ..core.faults import fault_point
 from ..core.image_io import atomic_write_bytes, temp_prefix
 from ..core.progress import CancelFn, ProgressFn
 from ..engines.calibrate import fit_and_calibrate, recalibrate
+from ..core import ignore_regions as regions
 from ..engines.detector import Calibration, Detector
+from ..engines.ignoring import regions_for, with_ignore_regions
 from ..engines.registry import get_engine, make_model
 from ..generate.rules import recall_defect  # the services join engines and the generator
 from ..storage.workspace import Workspace, acquire_lock
@@ -276,8 +278,11 @@ def draft_pending_note(ws: Workspace, product: str) -> str:
     if draft is not None:
         return (f"draft pending: v{draft} is fitted but not published; inspecting with v{info.state_version} "
                 f"— `inspector publish \"{product}\"` to use it")
-    if is_stale(ws, product):
-        return (f"draft pending: references changed since v{info.state_version} was published — "
+    changed = stale_reason(ws, product)
+    if changed:
+        when = f"since v{info.state_version} was published" if changed.endswith("changed") else \
+            f"(v{info.state_version} is published)"
+        return (f"draft pending: {changed} {when} — "
                 f"`inspector fit \"{product}\"` then `inspector publish \"{product}\"`")
     return ""
 
@@ -322,11 +327,13 @@ def fit_engine(engine_id: str, settings: dict, images: list, target_frr: float, 
     """(fitted model, calibration). With no good images (engines with min_references 0) the
     model is fitted on none and the engine's own default calibration is used."""
     spec = get_engine(engine_id)
+    regions_for(engine_id, settings)  # refused before any work
     if not images:
-        model = make_model(engine_id, settings, device)
+        model = with_ignore_regions(make_model(engine_id, settings, device), settings)
         model.fit([], progress=progress, cancel=cancel)
         return model, spec.finish_calibration(None, settings, target_frr)
-    model, calibration = fit_and_calibrate(lambda: make_model(engine_id, settings, device), images,
+    model, calibration = fit_and_calibrate(lambda: with_ignore_regions(make_model(engine_id, settings, device),
+                                                                       settings), images,
                                            target_frr, progress, cancel, defect_maker=recall_defect)
     return model, spec.finish_calibration(calibration, settings, target_frr)
 
@@ -351,7 +358,8 @@ def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
                              f"`inspector fit \"{product}\"`") from None
     spec = get_engine(meta["engine"])
     try:
-        model = spec.load_class().load(folder, meta.get("settings"), device)
+        model = with_ignore_regions(spec.load_class().load(folder, meta.get("settings"), device),
+                                    meta.get("settings"))
     except InspectorError as exc:  # e.g. fitted by an older engine version: a new fit is a draft
         raise InspectorError(f"{exc} — for '{product}': `inspector fit \"{product}\"`, then "
                              f"`inspector publish \"{product}\"` (in the window: Fit, then Publish)") from None
@@ -364,16 +372,49 @@ def load_detector(ws: Workspace, product: str, device: str = "cpu") -> Detector:
     return detector
 
 
-def is_stale(ws: Workspace, product: str) -> bool:
-    """True when references changed since the product was fitted."""
+def stale_reason(ws: Workspace, product: str) -> str:
+    """Why the published state no longer fits the recipe ("references changed", "ignore regions
+    changed", ...), or "" when it does."""
     info = product_svc.get_product(ws, product)
     if not info.state_path:
-        return True
+        return "not fitted yet"
     try:
         meta = json.loads((ws.abs_path(info.state_path) / "meta.json").read_text())
     except (OSError, ValueError):
-        return True
-    return sorted(meta.get("references", [])) != sorted(r.sha256 for r in list_references(ws, product))
+        return "the fitted state is unreadable"
+    if sorted(meta.get("references", [])) != sorted(r.sha256 for r in list_references(ws, product)):
+        return "references changed"
+    fitted = (meta.get("settings") or {}).get(regions.KEY) or []
+    if [list(b) for b in fitted] != [list(b) for b in ignore_regions_of(info)]:
+        return "ignore regions changed"
+    return ""
+
+
+def is_stale(ws: Workspace, product: str) -> bool:
+    """True when references or ignore regions changed since the product was fitted."""
+    return bool(stale_reason(ws, product))
+
+
+def ignore_regions_of(info: ProductInfo) -> list[regions.Box]:
+    """The recipe's ignore regions ([] when none or unreadable)."""
+    try:
+        return regions.check_regions(info.engine_settings.get(regions.KEY))
+    except InspectorError:
+        return []
+
+
+def set_ignore_regions(ws: Workspace, product: str, boxes: list, actor: Optional[Actor] = None) -> ProductInfo:
+    """Replace the recipe's ignore regions ([] clears them); audited as a setting. They take
+    effect with the next fit (a draft, then publish), since the threshold depends on them."""
+    boxes = regions.check_regions(boxes)
+    info = product_svc.get_product(ws, product)
+    if boxes and info.engine == "iapas":
+        raise InspectorError(f"engine 'iapas' of '{product}' does not take ignore regions (it finds each defect "
+                             "word's own boxes) — nothing was changed")
+    settings = {k: v for k, v in info.engine_settings.items() if k != regions.KEY}
+    if boxes:
+        settings[regions.KEY] = [list(b) for b in boxes]
+    return product_svc.update_product(ws, product, actor=actor, engine_settings=settings)
 
 
 def get_calibration(ws: Workspace, product: str) -> Optional[Calibration]:
