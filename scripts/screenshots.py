@@ -72,6 +72,17 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     wait_for(lambda: len(products.grid.model.thumbs) == products.grid.model.rowCount(), 60, "thumbnails")
     save("products")
 
+    products.edit_regions()  # the ignore-regions editor with a box over the washer's tab
+    regions = products.regions_dialog
+    regions.resize(900, 560)
+    regions.canvas.boxes = [(0.44, 0.28, 0.56, 0.4)]
+    regions.canvas.selected = 0
+    regions._refresh()
+    pump(0.3)
+    regions.grab().save(str(args.out / "ignore-regions.png"))
+    print(f"saved {args.out / 'ignore-regions.png'}")
+    regions.reject()
+
     dlg = w.create_workspace_dialog()
     pump(0.3)
     dlg.grab().save(str(args.out / "dialog-new-workspace.png"))

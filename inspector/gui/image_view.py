@@ -22,6 +22,7 @@ from .qt_images import qimage_view
 OUTLINE = QColor(255, 40, 40)
 BOX = QColor(255, 210, 0)
 DROPPED = QColor(190, 190, 190, 170)  # filtered-out candidate boxes: faint grey, dashed
+IGNORED = QColor(40, 40, 40, 110)  # the recipe's ignore regions: greyed over, a dashed white edge
 
 
 class LabelItem(QGraphicsItem):
@@ -65,8 +66,9 @@ class ImageView(QGraphicsView):
         self.setMinimumSize(240, 200)
         self.empty_text = empty_text
         self._image_item: Optional[QGraphicsPixmapItem] = None
-        self.layers: dict[str, list[QGraphicsItem]] = {"heat": [], "outline": [], "boxes": [], "dropped": []}
-        self.visible = {"heat": True, "outline": True, "boxes": True, "dropped": False}
+        self.layers: dict[str, list[QGraphicsItem]] = {"heat": [], "outline": [], "boxes": [], "dropped": [],
+                                                       "ignored": []}
+        self.visible = {"heat": True, "outline": True, "boxes": True, "dropped": False, "ignored": True}
         self._fit = True
 
     # --- content ---------------------------------------------------------------------------
@@ -93,6 +95,17 @@ class ImageView(QGraphicsView):
 
     def _add_overlay(self, ov: OverlayData) -> None:
         sc = self.scene()
+        for b in ov.ignored:
+            x0, y0, x1, y1 = b.box
+            pen = QPen(QColor(250, 250, 250, 200), 1, Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)
+            rect = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0))
+            rect.setPen(pen)
+            rect.setBrush(IGNORED)
+            rect.setZValue(0.5)  # under the heatmap (flat there) and every box
+            rect.setToolTip(b.text)
+            sc.addItem(rect)
+            self.layers["ignored"].append(rect)
         if ov.heat_rgba is not None:
             item = sc.addPixmap(QPixmap.fromImage(qimage_view(ov.heat_rgba)))
             item.setZValue(1)

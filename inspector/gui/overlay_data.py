@@ -30,6 +30,7 @@ class OverlayData:
     outlines: list[np.ndarray] = field(default_factory=list)  # int32 (N, 2) x,y polygons
     boxes: list[BoxLabel] = field(default_factory=list)
     dropped: list[BoxLabel] = field(default_factory=list)  # boxes an engine filtered out (IAP-AS), drawn faintly
+    ignored: list[BoxLabel] = field(default_factory=list)  # the recipe's ignore regions: not inspected
 
 
 LABELLED = 5  # regions with a text label (the strongest); the others get a box only
@@ -57,7 +58,8 @@ def overlay_from_result(result: InspectionResult) -> OverlayData:
                        boxes=[BoxLabel(tuple(int(v) for v in r.box),
                                        region_caption(r.label, r.score, r.area_px) if i < LABELLED else "")
                               for i, r in enumerate(result.regions)],
-                       dropped=[BoxLabel(tuple(int(v) for v in r.box), r.label) for r in result.dropped])
+                       dropped=[BoxLabel(tuple(int(v) for v in r.box), r.label) for r in result.dropped],
+                       ignored=[BoxLabel(b, "not inspected") for b in result.ignored])
 
 
 def overlay_from_record(record, image_shape: tuple[int, int], root) -> OverlayData:  # noqa: ANN001

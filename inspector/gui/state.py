@@ -134,7 +134,7 @@ class AppState(QObject):
     def fitted_text(self, info: Optional[ProductInfo] = None) -> str:
         """What inspections use now: "Standalone (no weights) · fitted v3" / "… · not fitted" /
         "… · refit needed (…)"; the engine named is the fitted state's, not only the recipe's."""
-        from ..services.engine_state import draft_version, is_stale
+        from ..services.engine_state import draft_version, stale_reason
 
         info = info or self.product_info()
         if info is None or self.workspace is None:
@@ -148,15 +148,14 @@ class AppState(QObject):
             return (f"{engine_title(in_use)} · fitted v{info.state_version} · refit needed to switch "
                     f"to {chosen}")
         try:
-            stale = is_stale(self.workspace, info.name)
+            stale = stale_reason(self.workspace, info.name)
         except InspectorError:
-            stale = True
+            stale = "the fitted state is unreadable"
         draft = draft_version(self.workspace, info)
         if draft is not None:
             return f"{chosen} · fitted v{info.state_version} (published) · draft pending: v{draft} waits for Publish"
         if stale:
-            return (f"{chosen} · fitted v{info.state_version} (published) · draft pending: references "
-                    "changed, fit a draft")
+            return f"{chosen} · fitted v{info.state_version} (published) · draft pending: {stale}, fit a draft"
         return f"{chosen} · fitted v{info.state_version}"
 
     # --- roles ------------------------------------------------------------------------------------

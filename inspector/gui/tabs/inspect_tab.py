@@ -47,6 +47,7 @@ class Entry:
     name: str = ""  # shown in the list: the path below the opened folder ("scratch/003.png")
     row: int = -1  # its row in the results list (skipped files have rows too)
     dropped: list[BoxLabel] = field(default_factory=list)  # candidates the engine filtered out
+    ignored: list[BoxLabel] = field(default_factory=list)  # the recipe's ignore regions (not inspected)
 
 
 def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, station: str,  # noqa: ANN001
@@ -77,7 +78,7 @@ def inspect_job(ws, product: str, paths: list[Path], device: str, record: bool, 
         entry = Entry(item.path, r.verdict, r.score, r.threshold, r.timings_ms.get("total", 0.0),
                       item.record.id if item.record else None, ov.outlines, ov.boxes,
                       regions=[region_caption(g.label, g.score, g.area_px, long=True) for g in r.regions],
-                      name=item.name, dropped=ov.dropped)
+                      name=item.name, dropped=ov.dropped, ignored=ov.ignored)
         yield ("item", entry, item.image, ov.heat_rgba)
 
 
@@ -290,11 +291,12 @@ class InspectTab(QWidget):
         regions = "<br>".join(e.regions[:6]) + (f"<br>… {len(e.regions) - 6} more" if len(e.regions) > 6 else "")
         self.panel.banner.show_verdict(e.verdict, e.score, e.threshold)
         filtered = f" · {len(e.dropped)} filtered box(es)" if e.dropped else ""
+        filtered += f" · {len(e.ignored)} ignore region(s) not inspected" if e.ignored else ""
         head = f"<b>{e.name}</b> · {e.ms:.0f} ms{filtered}<br>"
         self.panel.details.setText(head + (f"{len(e.regions)} region(s):<br>{regions}" if e.regions
                                            else "No region above the pixel threshold."))
         self.panel.set_flag(e.flag if e.record_id is not None else None, e.verdict)
-        overlay = OverlayData(0, 0, None, e.outlines, e.boxes, e.dropped)
+        overlay = OverlayData(0, 0, None, e.outlines, e.boxes, e.dropped, e.ignored)
         if idx in self.cache:
             image, heat = self.cache[idx]
             overlay.heat_rgba = heat

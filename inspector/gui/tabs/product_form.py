@@ -8,7 +8,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
+from ...core import ignore_regions
+from ...engines.ignoring import UNSUPPORTED
 from ...engines.registry import ENGINES
+from ...services.engine_state import ignore_regions_of
 from ...services.records import ProductInfo
 from ..dialogs import format_tags, parse_tags, parse_words
 from ..workers import run_task
@@ -20,11 +23,15 @@ def engine_availability(engine_id: str, settings: dict[str, Any]) -> tuple[bool,
     return status.ok, status.reason
 
 
+REGIONS_TIP = "Mark parts of the image that are not inspected (a clamp, a date code, the background)"
+
+
 class ProductForm(QGroupBox):
     """Edits one product; `on_save(fields)` receives only the changed fields."""
 
     def __init__(self, on_save: Callable[[dict[str, Any]], None],
-                 on_models: Optional[Callable[[], None]] = None, parent: Optional[QWidget] = None) -> None:
+                 on_models: Optional[Callable[[], None]] = None,
+                 on_edit_regions: Optional[Callable[[], None]] = None, parent: Optional[QWidget] = None) -> None:
         super().__init__("Recipe", parent)
         self.on_save = on_save
         self.info: Optional[ProductInfo] = None
@@ -45,6 +52,16 @@ class ProductForm(QGroupBox):
         self.models_button.setVisible(False)
         if on_models:
             self.models_button.clicked.connect(on_models)
+        self.regions = QLabel()
+        self.regions.setObjectName("ignoreRegionsText")
+        self.regions_button = QPushButton("Edit…")
+        self.regions_button.setObjectName("editIgnoreRegions")
+        self.regions_button.setToolTip(REGIONS_TIP)
+        if on_edit_regions:
+            self.regions_button.clicked.connect(on_edit_regions)
+        regions_row = QHBoxLayout()
+        regions_row.addWidget(self.regions, 1)
+        regions_row.addWidget(self.regions_button)
         self.save_button = QPushButton("Save recipe")
         self.save_button.setObjectName("saveRecipe")
         self.save_button.setEnabled(False)
@@ -55,6 +72,7 @@ class ProductForm(QGroupBox):
         form.addRow("Tags", self.tags)
         form.addRow("Defect words", self.words)
         form.addRow("Engine", self.engine)
+        form.addRow("Ignore regions", regions_row)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.availability)
@@ -78,6 +96,11 @@ class ProductForm(QGroupBox):
         self.engine.setCurrentIndex(max(idx, 0))
         self.engine.blockSignals(False)
         self.save_button.setEnabled(False)
+        self.regions.setText(ignore_regions.describe(ignore_regions_of(info)) if info else "")
+        takes = info is not None and info.engine not in UNSUPPORTED
+        self.regions_button.setEnabled(takes)
+        why = UNSUPPORTED.get(info.engine, "") if info is not None else ""
+        self.regions_button.setToolTip(REGIONS_TIP if takes else f"Not with this engine: {why}")
         self._check_engine()
 
     def changes(self) -> dict[str, Any]:

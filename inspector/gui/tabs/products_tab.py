@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPushButton,
                                QSplitter, QStackedLayout, QVBoxLayout, QWidget)
 
-from ...core.errors import InspectorError
+from ...core.errors import ImageError, InspectorError
+from ...core.image_io import load_image
 from ...engines.registry import ENGINES
 from ...services import engine_state, products as product_svc, references as ref_svc
 from ..dialogs import DeleteProductDialog, NewProductDialog
@@ -18,6 +19,7 @@ from ..widgets.detector_line import DetectorLine
 from ..widgets.empty_state import EmptyState
 from ..widgets.error_dialog import show_error
 from ..widgets.progress_panel import ProgressPanel
+from ..widgets.region_editor import IgnoreRegionsDialog
 from ..widgets.scrolling import scrolling
 from ..workers import run_task
 from .iapas_panel import IapasPanel
@@ -57,7 +59,7 @@ class ProductsTab(QWidget):
         for b in (new_btn, self.rename_btn, self.delete_btn):
             head.addWidget(b)
 
-        self.form = ProductForm(self.save_fields, on_models=self._open_models)
+        self.form = ProductForm(self.save_fields, on_models=self._open_models, on_edit_regions=self.edit_regions)
         fit_box = QGroupBox("Detector")
         self.fit_button = QPushButton("Fit && calibrate")
         self.fit_button.setObjectName("fitButton")
@@ -289,6 +291,32 @@ class ProductsTab(QWidget):
             show_error(self, str(exc))
             return
         self.state.notify_updated()
+
+    def edit_regions(self) -> None:
+        """The ignore-regions editor on the first reference image; OK saves the boxes (audited)."""
+        info = self.state.product_info()
+        if info is None or not self.state.can_edit():
+            return
+        ws = self.state.workspace
+        refs = ref_svc.list_references(ws, info.name)
+        image = None
+        if refs:
+            try:
+                image = load_image(ws.abs_path(refs[0].path))
+            except (ImageError, OSError):
+                image = None  # the boxes can still be typed as fractions of a blank frame
+        dialog = IgnoreRegionsDialog(image, engine_state.ignore_regions_of(info), info.name, self)
+        self.regions_dialog = dialog  # for tests
+        dialog.accepted.connect(lambda d=dialog, name=info.name: self._save_regions(name, d.boxes()))
+        dialog.open()
+
+    def _save_regions(self, product: str, boxes: list) -> None:
+        info = self.state.product_info()
+        if info is None or info.name != product or boxes == engine_state.ignore_regions_of(info):
+            return
+        run_task(self, engine_state.set_ignore_regions, self.state.workspace, product, boxes, hooks=False,
+                 on_result=lambda _i: self.state.notify_updated(),
+                 on_error=lambda m, _d: show_error(self, m))
 
     def _open_models(self) -> None:
         main = self.window()

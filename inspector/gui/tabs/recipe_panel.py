@@ -57,7 +57,8 @@ class RecipePanel(QGroupBox):
             self.note.setText(f"<b style='color:#b26a00'>Draft pending</b>: inspections use "
                               f"v{self.published['version']} until the draft is published.")
         elif note:
-            self.note.setText("<b style='color:#b26a00'>Draft pending</b>: references changed since "
+            why = engine_state.stale_reason(ws, info.name) or "the recipe changed"
+            self.note.setText(f"<b style='color:#b26a00'>Draft pending</b>: {why} since "
                               f"v{self.published['version']} was published — fit a draft, then publish it.")
         else:
             self.note.setText("Inspections use the published version.")
