@@ -150,7 +150,7 @@ def test_mqtt_link_changes_show_in_the_status_line(qtbot, make_window, line_ws, 
     _set_link(w, "mqtt", f"mqtt://127.0.0.1:{port}/{TOPIC}")
     tab.set_source("camera", f"folder:{camera}")
     tab.start()
-    wait_until(qtbot, lambda: "MQTT unreachable" in tab.rates.text(), 30)
+    wait_until(qtbot, lambda: "MQTT unreachable" in tab.rates.text(), 60)  # a loaded machine starts slowly
     assert "messages are spooled" in tab.rates.text()
     tab.trigger()  # Space / Snap still works; the verdict waits in the spool
     wait_until(qtbot, lambda: tab.parts_shown == 1, 30)
@@ -244,7 +244,7 @@ def test_messages_left_for_an_unreachable_mes_are_counted_when_the_run_stops(qtb
     _set_link(w, "mqtt", f"mqtt://127.0.0.1:{free_port()}/{TOPIC}")  # no broker listens there
     tab.set_source("camera", f"folder:{camera}")
     tab.start()
-    wait_until(qtbot, lambda: "MQTT unreachable" in tab.rates.text(), 30)
+    wait_until(qtbot, lambda: "MQTT unreachable" in tab.rates.text(), 60)  # a loaded machine starts slowly
     tab.trigger()
     wait_until(qtbot, lambda: tab.parts_shown == 1, 30)
     session = tab.session
