@@ -96,13 +96,18 @@ def blank_regions(image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
     the inspected ones; `image` itself when there are no boxes."""
     if not boxes:
         return image
-    ignored = ignored_mask(boxes, image.shape[:2])
+    h, w = image.shape[:2]
+    ignored = ignored_mask(boxes, (h, w))
     if ignored.all():
         return image
-    kept = image[~ignored]
-    step = max(1, len(kept) // 20000)  # a sample is enough for a median
+    step = max(1, int(math.sqrt(h * w / 20000)))  # a sample is enough for a median (1 ms, not 15)
+    kept = image[::step, ::step][~ignored[::step, ::step]]
+    if len(kept) == 0:
+        kept = image[~ignored]
+    colour = np.median(kept, axis=0).astype(image.dtype)
     out = image.copy()
-    out[ignored] = np.median(kept[::step], axis=0).astype(image.dtype)
+    for c0, r0, c1, r1 in pixel_boxes(boxes, (h, w)):
+        out[r0:r1, c0:c1] = colour
     return out
 
 
