@@ -115,3 +115,12 @@ def test_engines_that_find_their_own_boxes_refuse_ignore_regions():
     assert regions_for("iapas", {}) == []
     with pytest.raises(InspectorError, match="does not take ignore regions"):
         regions_for("iapas", {regions.KEY: [[0, 0, 0.5, 1]]})
+
+
+def test_a_product_on_iapas_refuses_ignore_regions(tmp_path, capsys):
+    root = tmp_path / "ws"
+    assert run_cli(capsys, root, "workspace", "init")[0] == 0
+    assert run_cli(capsys, root, "products", "add", "part", "--engine", "iapas")[0] == 0
+    code, _, err = run_cli(capsys, root, "products", "update", "part", "--ignore", "0,0,0.5,1")
+    assert code != 0 and "does not take ignore regions" in err and "nothing was changed" in err
+    assert "ignore:        none" in run_cli(capsys, root, "products", "show", "part")[1]

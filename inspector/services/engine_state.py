@@ -23,14 +23,14 @@ from typing import Callable, Optional
 
 from sqlalchemy.exc import DBAPIError
 
+from ..core import ignore_regions as regions
 from ..core.errors import InspectorError
 from ..core.faults import fault_point
 from ..core.image_io import atomic_write_bytes, temp_prefix
 from ..core.progress import CancelFn, ProgressFn
 from ..engines.calibrate import fit_and_calibrate, recalibrate
-from ..core import ignore_regions as regions
 from ..engines.detector import Calibration, Detector
-from ..engines.ignoring import regions_for, with_ignore_regions
+from ..engines.ignoring import UNSUPPORTED, regions_for, with_ignore_regions
 from ..engines.registry import get_engine, make_model
 from ..generate.rules import recall_defect  # the services join engines and the generator
 from ..storage.workspace import Workspace, acquire_lock
@@ -408,9 +408,9 @@ def set_ignore_regions(ws: Workspace, product: str, boxes: list, actor: Optional
     effect with the next fit (a draft, then publish), since the threshold depends on them."""
     boxes = regions.check_regions(boxes)
     info = product_svc.get_product(ws, product)
-    if boxes and info.engine == "iapas":
-        raise InspectorError(f"engine 'iapas' of '{product}' does not take ignore regions (it finds each defect "
-                             "word's own boxes) — nothing was changed")
+    if boxes and info.engine in UNSUPPORTED:
+        raise InspectorError(f"engine '{info.engine}' of '{product}' does not take ignore regions "
+                             f"({UNSUPPORTED[info.engine]}) — nothing was changed")
     settings = {k: v for k, v in info.engine_settings.items() if k != regions.KEY}
     if boxes:
         settings[regions.KEY] = [list(b) for b in boxes]
