@@ -124,3 +124,14 @@ def test_a_product_on_iapas_refuses_ignore_regions(tmp_path, capsys):
     code, _, err = run_cli(capsys, root, "products", "update", "part", "--ignore", "0,0,0.5,1")
     assert code != 0 and "does not take ignore regions" in err and "nothing was changed" in err
     assert "ignore:        none" in run_cli(capsys, root, "products", "show", "part")[1]
+
+
+def test_the_recall_estimate_plants_its_defects_where_the_product_is_inspected():
+    from inspector.generate.rules import recall_defect
+
+    rng = np.random.default_rng(5)
+    good = _surface(rng)
+    for seed in range(6):
+        bad = recall_defect(good, np.random.default_rng(seed), ignore=[(0.0, 0.0, 0.7, 1.0)])
+        changed = np.abs(bad.astype(int) - good).max(2) > 0
+        assert changed.any() and not changed[:, :89].any()  # 0.7 of 128 px: the box ends at column 89

@@ -400,9 +400,17 @@ def generate_rules(image: np.ndarray, foreground: Optional[np.ndarray], defect: 
     return Sample(final, mask, recipe)
 
 
-def recall_defect(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def recall_defect(image: np.ndarray, rng: np.random.Generator, ignore: Sequence = ()) -> np.ndarray:
     """A good image with one classic rule-based defect on its estimated foreground: the
-    defect maker the services give the calibration's recall estimate."""
+    defect maker the services give the calibration's recall estimate. With `ignore` (the
+    recipe's ignore regions) the defect goes where the product is inspected: one planted where
+    it is not would count as missed."""
+    from ..core.ignore_regions import ignored_mask
     from .masks import foreground_mask
 
-    return make_defect(image, rng, foreground=foreground_mask(image), kinds=CLASSIC_KINDS)[0]
+    foreground = foreground_mask(image)
+    texture = bool(foreground.all())
+    if ignore:
+        inspected = ~ignored_mask(ignore, image.shape[:2])
+        foreground = foreground & inspected if (foreground & inspected).any() else inspected
+    return make_defect(image, rng, foreground=foreground, kinds=CLASSIC_KINDS, texture=texture)[0]

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -327,14 +328,15 @@ def fit_engine(engine_id: str, settings: dict, images: list, target_frr: float, 
     """(fitted model, calibration). With no good images (engines with min_references 0) the
     model is fitted on none and the engine's own default calibration is used."""
     spec = get_engine(engine_id)
-    regions_for(engine_id, settings)  # refused before any work
+    boxes = regions_for(engine_id, settings)  # refused before any work
     if not images:
         model = with_ignore_regions(make_model(engine_id, settings, device), settings)
         model.fit([], progress=progress, cancel=cancel)
         return model, spec.finish_calibration(None, settings, target_frr)
     model, calibration = fit_and_calibrate(lambda: with_ignore_regions(make_model(engine_id, settings, device),
                                                                        settings), images,
-                                           target_frr, progress, cancel, defect_maker=recall_defect)
+                                           target_frr, progress, cancel,
+                                           defect_maker=partial(recall_defect, ignore=boxes))
     return model, spec.finish_calibration(calibration, settings, target_frr)
 
 
