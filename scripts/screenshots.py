@@ -73,6 +73,7 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     save("products")
 
     products.edit_regions()  # the ignore-regions editor with a box over the washer's tab
+    wait_for(lambda: getattr(products, "regions_dialog", None) is not None, 30, "the ignore-regions editor")
     regions = products.regions_dialog
     regions.resize(900, 560)
     regions.canvas.boxes = [(0.44, 0.28, 0.56, 0.4)]

@@ -26,9 +26,9 @@ def test_draw_remove_and_save_ignore_regions(qtbot, make_window, fitted_ws, demo
     w = make_window(fitted_ws)
     tab = w.tab_widgets["products"]
     assert tab.form.regions.text() == "none"
-    tab.form.regions_button.click()
+    tab.form.regions_button.click()  # the reference is read in a worker, then the editor opens
+    wait_until(qtbot, lambda: getattr(tab, "regions_dialog", None) is not None and tab.regions_dialog.isVisible(), 10)
     dialog = tab.regions_dialog
-    wait_until(qtbot, dialog.isVisible, 5)
     canvas = dialog.canvas
     assert canvas.image is not None and canvas.image.width() == SIZE  # the first reference
     _drag(qtbot, canvas, (0.0, 0.0), (0.25, 1.0))

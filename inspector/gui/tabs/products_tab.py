@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPushButton,
                                QSplitter, QStackedLayout, QVBoxLayout, QWidget)
 
-from ...core.errors import ImageError, InspectorError
+from ...core.errors import InspectorError
 from ...core.image_io import load_image
 from ...engines.registry import ENGINES
 from ...services import engine_state, products as product_svc, references as ref_svc
@@ -293,18 +294,25 @@ class ProductsTab(QWidget):
         self.state.notify_updated()
 
     def edit_regions(self) -> None:
-        """The ignore-regions editor on the first reference image; OK saves the boxes (audited)."""
+        """The ignore-regions editor on the first reference image (read in a worker); OK saves the
+        boxes (audited)."""
         info = self.state.product_info()
         if info is None or not self.state.can_edit():
             return
         ws = self.state.workspace
         refs = ref_svc.list_references(ws, info.name)
-        image = None
-        if refs:
-            try:
-                image = load_image(ws.abs_path(refs[0].path))
-            except (ImageError, OSError):
-                image = None  # the boxes can still be typed as fractions of a blank frame
+        if not refs:
+            self._open_regions(info.name, None)
+            return
+        run_task(self, load_image, ws.abs_path(refs[0].path), hooks=False,
+                 on_result=lambda image, name=info.name: self._open_regions(name, image),
+                 on_error=lambda _m, _d, name=info.name: self._open_regions(name, None))
+
+    def _open_regions(self, product: str, image: Optional[np.ndarray]) -> None:
+        info = self.state.product_info()
+        if info is None or info.name != product:
+            return  # the user moved on to another product meanwhile
+        # without a readable reference the boxes are drawn on a blank frame of the same fractions
         dialog = IgnoreRegionsDialog(image, engine_state.ignore_regions_of(info), info.name, self)
         self.regions_dialog = dialog  # for tests
         dialog.accepted.connect(lambda d=dialog, name=info.name: self._save_regions(name, d.boxes()))
