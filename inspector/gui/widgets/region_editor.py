@@ -18,7 +18,7 @@ MIN_DRAG_PX = 4  # a shorter drag is a click, not a box
 
 
 class RegionCanvas(QWidget):
-    """The image scaled to fit; drag to add a box; ignored boxes are hatched grey, the selected one red."""
+    """The image scaled to fit; drag to add a box; ignored boxes are greyed over, the selected one red."""
 
     changed = Signal()
 
